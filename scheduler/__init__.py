@@ -1,0 +1,1 @@
+"""Carebook: booking and billing for therapeutic massage practices."""

@@ -1,0 +1,107 @@
+"""The composition root: `create_app()` wires plugins, routers, templates and error mapping. Wiring only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
+from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session import SessionMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.registry import StoreRegistry
+from litestar.template.config import TemplateConfig
+
+from scheduler.auth import LOGIN_THROTTLE_STORE
+from scheduler.db import StoreEntry, WebSession, build_alchemy_config
+from scheduler.error_handlers import EXCEPTION_HANDLERS
+from scheduler.health import health
+from scheduler.logging import configure_logging, request_logging_middleware
+from scheduler.practice.controllers import (
+    PublicCatalogueController,
+    StaffPracticeController,
+    TokenController,
+    UserController,
+)
+from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
+from scheduler.web.staff import StaffPagesController
+
+SESSION_COOKIE = "carebook_session"
+CSRF_COOKIE = "carebook_csrf"
+# Bearer-token APIs, signed webhooks and feed fetches carry no cookies, so CSRF does not apply there.
+CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.debug)
+    alchemy = build_alchemy_config(settings)
+    stores = StoreRegistry(
+        stores={
+            "rate_limit": SQLAlchemyStore(alchemy, model=StoreEntry, namespace="rate_limit"),
+            LOGIN_THROTTLE_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=LOGIN_THROTTLE_STORE),
+        }
+    )
+    session_backend = SQLAlchemyAsyncSessionBackend(
+        config=ServerSideSessionConfig(
+            key=SESSION_COOKIE,
+            max_age=settings.session_max_age_seconds,
+            secure=settings.cookies_secure,
+            httponly=True,
+            samesite="lax",
+            exclude=["^/api/", "^/feeds/", "^/webhooks/", "^/static/", "^/health", "^/schema"],
+        ),
+        alchemy_config=alchemy,
+        model=WebSession,
+    )
+    app = Litestar(
+        route_handlers=[
+            health,
+            PublicCatalogueController,
+            StaffPracticeController,
+            UserController,
+            TokenController,
+            StaffPagesController,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+        ],
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy),
+            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
+        ],
+        dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
+        middleware=[
+            request_logging_middleware,
+            DefineMiddleware(SessionMiddleware, backend=session_backend),
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name=CSRF_COOKIE,
+            cookie_secure=settings.cookies_secure,
+            cookie_httponly=True,
+            exclude=CSRF_EXEMPT,
+        ),
+        stores=stores,
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Carebook API",
+            version="1",
+            description="Booking and billing for therapeutic massage practices.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        debug=settings.debug,
+        **overrides,
+    )
+    app.state.settings = settings
+    app.state.alchemy = alchemy
+    return app

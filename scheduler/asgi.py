@@ -1,0 +1,5 @@
+"""ASGI entry point for servers: `uvicorn scheduler.asgi:app`."""
+
+from scheduler.app import create_app
+
+app = create_app()

@@ -1,0 +1,209 @@
+"""Database wiring: the async engine for SQLite or PostgreSQL, the declarative base and tenant scoping.
+
+Tenant scoping is a mechanism, not a habit: every model that mixes in `TenantScoped` is filtered by the
+session's practice on every ORM query (`with_loader_criteria`), new rows get the session's practice,
+and a query on tenant data from a session that names no practice fails instead of reading everything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from advanced_alchemy.types import GUID
+from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from advanced_alchemy.extensions.litestar.session import SessionModelMixin
+from advanced_alchemy.extensions.litestar.store import StoreModelMixin
+from sqlalchemy import ForeignKey, bindparam, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+from sqlalchemy.pool import NullPool
+
+from scheduler.settings import MIGRATIONS_DIR, Settings
+
+metadata = orm_registry.metadata
+
+TENANT_KEY = "practice_id"
+BYPASS_KEY = "tenant_bypass"
+
+
+class Base(UUIDv7AuditBase):
+    """Every Carebook table: UUIDv7 id plus timezone-aware created_at/updated_at."""
+
+    __abstract__ = True
+
+
+class TenantScoped:
+    """Mixin for rows that belong to one practice."""
+
+    @declared_attr
+    def practice_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("practice.id", ondelete="RESTRICT"), index=True, nullable=False)
+
+
+class TenantNotSet(RuntimeError):
+    """A tenant-scoped query ran on a session that names no practice: a programming error."""
+
+
+def scope_session(session: AsyncSession | Session, practice_id: uuid.UUID) -> None:
+    """Bind a session to one practice; every tenant query through it is filtered by that practice."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    current = sync.info.get(TENANT_KEY)
+    if current is not None and current != practice_id:
+        msg = "session is already scoped to another practice"
+        raise TenantNotSet(msg)
+    sync.info[TENANT_KEY] = practice_id
+
+
+@contextmanager
+def unscoped(session: AsyncSession | Session) -> Iterator[None]:
+    """Allow cross-practice reads for system work (sign-in lookups, CLI, migrations checks)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    previous = sync.info.get(BYPASS_KEY, False)
+    sync.info[BYPASS_KEY] = True
+    try:
+        yield
+    finally:
+        sync.info[BYPASS_KEY] = previous
+
+
+def _touches_tenant_data(state: ORMExecuteState) -> bool:
+    for mapper in state.all_mappers:
+        if issubclass(mapper.class_, TenantScoped):
+            return True
+    return False
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_queries(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    info = state.session.info
+    if info.get(BYPASS_KEY):
+        return
+    practice_id = info.get(TENANT_KEY)
+    if practice_id is None:
+        if _touches_tenant_data(state):
+            msg = "tenant-scoped query on a session without a practice"
+            raise TenantNotSet(msg)
+        return
+    # A bound parameter built outside the lambda keeps the GUID type (a bare closure variable would be
+    # bound untyped, as text, and match nothing on SQLite) while the cached statement stays per-value safe.
+    tenant = bindparam("tenant_practice_id", practice_id, type_=GUID(length=16))
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, lambda cls: cls.practice_id == tenant, include_aliases=True)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
+    practice_id = session.info.get(TENANT_KEY)
+    for obj in session.new:
+        if not isinstance(obj, TenantScoped):
+            continue
+        if obj.practice_id is None:
+            if practice_id is None:
+                msg = f"new {type(obj).__name__} without a practice"
+                raise TenantNotSet(msg)
+            obj.practice_id = practice_id
+        elif practice_id is not None and obj.practice_id != practice_id and not session.info.get(BYPASS_KEY):
+            msg = f"new {type(obj).__name__} belongs to another practice"
+            raise TenantNotSet(msg)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers work while a writer holds the lock;
+    # busy_timeout makes a second writer wait for the first instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Every SQLite transaction takes the write lock up front, so check-then-insert cannot interleave.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def configure_engine_events(engine: Engine, settings: Settings) -> None:
+    if settings.is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_no_pysqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+
+
+def ensure_sqlite_folder(database_url: str) -> None:
+    """SQLite creates the file but not its folder; `./var/` may not exist on a fresh checkout."""
+    if not database_url.startswith("sqlite"):
+        return
+    path = database_url.split(":///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    """The one SQLAlchemy config the app, the session backend, the store and the CLI share."""
+    engine_kwargs: dict[str, Any] = {}
+    if settings.is_sqlite:
+        ensure_sqlite_folder(settings.database_url)
+        engine_kwargs["poolclass"] = NullPool
+    config = SQLAlchemyAsyncConfig(
+        connection_string=settings.database_url,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit",
+        create_all=False,
+        alembic_config=AlembicAsyncConfig(script_location=str(MIGRATIONS_DIR)),
+        engine_config=None,
+        engine_instance=None,
+        metadata=metadata,
+    )
+    if engine_kwargs:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        config.engine_instance = create_async_engine(settings.database_url, **engine_kwargs)
+    configure_engine_events(config.get_engine().sync_engine, settings)
+    return config
+
+
+@asynccontextmanager
+async def session_scope(config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncSession]:
+    """A unit of work for the CLI and background callers: commit on success, roll back on error."""
+    async with config.get_session() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+
+class WebSession(SessionModelMixin):
+    """Server-side sessions for staff pages, shared by every app process."""
+
+    __tablename__ = "web_session"
+
+
+class StoreEntry(StoreModelMixin):
+    """Litestar's key/value store (rate limits, login throttling) in the database every process shares."""
+
+    __tablename__ = "store_entry"

@@ -1,0 +1,97 @@
+"""The one error hierarchy. Services raise these; `app.py` maps them once to problem+json (API) or pages.
+
+Each error has a stable machine `code` clients can branch on, an HTTP status, and optionally the
+`field` at fault and extra facts (for example the conflicting slot of a `slot_taken`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CarebookError(Exception):
+    """Base of every domain error."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.field = field
+        self.extra = extra
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code}
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(CarebookError):
+    status = 400
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class NotAuthenticated(CarebookError):
+    status = 401
+    code = "not_authenticated"
+    title = "Sign-in required"
+
+
+class PermissionDenied(CarebookError):
+    status = 403
+    code = "permission_denied"
+    title = "Not allowed for your role"
+
+
+class NotFound(CarebookError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(CarebookError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+    title = "Already exists"
+
+
+class SlotTaken(Conflict):
+    code = "slot_taken"
+    title = "That time is no longer available"
+
+
+class RuleViolation(CarebookError):
+    """Input is well-formed but a practice rule forbids it (outside hours, too short notice, …)."""
+
+    status = 422
+    code = "rule_violation"
+    title = "Not allowed by the practice's rules"
+
+    def __init__(self, detail: str | None = None, *, rule: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, field=field, rule=rule, **extra)
+        self.rule = rule
+
+    def to_problem(self) -> dict[str, Any]:
+        body = super().to_problem()
+        body["code"] = self.rule
+        return body
+
+
+class TooManyAttempts(CarebookError):
+    status = 429
+    code = "too_many_attempts"
+    title = "Too many attempts"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after

@@ -1,0 +1,24 @@
+"""`GET /health`: the process is up and the database answers."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import get
+from litestar.response import Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+
+
+@get("/health", operation_id="health", tags=["system"], summary="Liveness and database check")
+async def health(db_session: AsyncSession) -> Response[Health]:
+    try:
+        await db_session.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return Response(Health(status="degraded", database="unreachable"), status_code=503)
+    return Response(Health(status="ok", database="ok"))

@@ -1,0 +1,211 @@
+"""HTTP for practice set-up: the public catalogue and the staff views of people, rooms, users and tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.auth import api_staff
+from scheduler.practice import services
+from scheduler.practice.deps import provide_public_practice
+from scheduler.practice.models import ApiToken, Practice, Role, Room, Service, StaffUser, Therapist
+from scheduler.practice.schemas import (
+    PracticeOut,
+    RoomList,
+    RoomOut,
+    ServiceList,
+    ServiceOut,
+    TherapistDetail,
+    TherapistList,
+    TherapistOut,
+    TokenCreate,
+    TokenIssued,
+    TokenList,
+    TokenOut,
+    UserCreate,
+    UserList,
+    UserOut,
+)
+from scheduler.validation import parse_uuid
+
+
+def service_out(service: Service, currency: str) -> ServiceOut:
+    return ServiceOut(
+        id=str(service.id),
+        name=service.name,
+        description=service.description,
+        duration_minutes=service.duration_minutes,
+        price=service.price,
+        currency=currency,
+        cpt_code=service.cpt_code,
+        fsa_eligible=service.fsa_eligible,
+        bookable_online=service.bookable_online,
+        buffer_before_minutes=service.buffer_before_minutes,
+        buffer_after_minutes=service.buffer_after_minutes,
+    )
+
+
+def therapist_out(therapist: Therapist, service_ids: list[uuid.UUID]) -> TherapistOut:
+    return TherapistOut(
+        id=str(therapist.id),
+        name=therapist.display_name,
+        first_name=therapist.first_name,
+        last_name=therapist.last_name,
+        credential=therapist.credential,
+        bio=therapist.bio,
+        service_ids=[str(s) for s in service_ids],
+    )
+
+
+def room_out(room: Room) -> RoomOut:
+    return RoomOut(id=str(room.id), name=room.name)
+
+
+def user_out(user: StaffUser) -> UserOut:
+    return UserOut(
+        id=str(user.id),
+        email=user.email,
+        full_name=user.full_name,
+        role=user.role.value,
+        is_active=user.is_active,
+        therapist_id=str(user.therapist_id) if user.therapist_id else None,
+    )
+
+
+def token_out(token: ApiToken) -> TokenOut:
+    return TokenOut(id=str(token.id), prefix=token.prefix, label=token.label, revoked=token.revoked_at is not None)
+
+
+class PublicCatalogueController(Controller):
+    """What a client sees before booking: services and therapists of one practice."""
+
+    path = "/api/v1/practices/{slug:str}"
+    tags = ["public"]
+    dependencies = {"practice": Provide(provide_public_practice)}
+
+    @get("/services", operation_id="listPublicServices", summary="Services bookable online")
+    async def list_services(self, db_session: AsyncSession, practice: Practice) -> ServiceList:
+        items = await services.list_services(db_session, public=True)
+        return ServiceList(items=[service_out(s, practice.currency) for s in items])
+
+    @get("/therapists", operation_id="listPublicTherapists", summary="Therapists and the services they perform")
+    async def list_therapists(self, db_session: AsyncSession, practice: Practice) -> TherapistList:
+        rows = await services.list_therapists(db_session)
+        return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
+
+
+class StaffPracticeController(Controller):
+    """The signed-in staff member's own practice and what it is made of."""
+
+    path = "/api/v1"
+    tags = ["practice"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/practice", operation_id="getPractice")
+    async def get_practice(self, db_session: AsyncSession, staff: StaffUser) -> PracticeOut:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        return PracticeOut(
+            id=str(practice.id),
+            slug=practice.slug,
+            name=practice.name,
+            legal_name=practice.legal_name,
+            timezone=practice.timezone,
+            currency=practice.currency,
+            phone=practice.phone,
+            address=practice.address_lines,
+        )
+
+    @get("/services", operation_id="listServices")
+    async def list_services(self, db_session: AsyncSession, staff: StaffUser) -> ServiceList:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        items = await services.list_services(db_session, public=False)
+        return ServiceList(items=[service_out(s, practice.currency) for s in items])
+
+    @get("/services/{service_id:str}", operation_id="getService")
+    async def get_service(self, db_session: AsyncSession, staff: StaffUser, service_id: str) -> ServiceOut:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        service = await services.get_service(db_session, parse_uuid(service_id, "service_id"))
+        return service_out(service, practice.currency)
+
+    @get("/therapists", operation_id="listTherapists")
+    async def list_therapists(self, db_session: AsyncSession, staff: StaffUser) -> TherapistList:
+        rows = await services.list_therapists(db_session)
+        return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
+
+    @get("/therapists/{therapist_id:str}", operation_id="getTherapist")
+    async def get_therapist(self, db_session: AsyncSession, staff: StaffUser, therapist_id: str) -> TherapistDetail:
+        therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
+        base = therapist_out(therapist, ids)
+        return TherapistDetail(
+            **{f: getattr(base, f) for f in base.__struct_fields__},
+            license_number=therapist.license_number,
+            license_state=therapist.license_state,
+            npi=therapist.npi,
+        )
+
+    @get("/rooms", operation_id="listRooms")
+    async def list_rooms(self, db_session: AsyncSession, staff: StaffUser) -> RoomList:
+        return RoomList(items=[room_out(r) for r in await services.list_rooms(db_session)])
+
+    @get("/rooms/{room_id:str}", operation_id="getRoom")
+    async def get_room(self, db_session: AsyncSession, staff: StaffUser, room_id: str) -> RoomOut:
+        return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
+
+
+class UserController(Controller):
+    """Staff accounts. Only owners manage users."""
+
+    path = "/api/v1/users"
+    tags = ["users"]
+    dependencies = {"staff": Provide(api_staff(Role.OWNER))}
+
+    @get("/", operation_id="listUsers")
+    async def list_users(self, db_session: AsyncSession, staff: StaffUser) -> UserList:
+        return UserList(items=[user_out(u) for u in await services.list_users(db_session)])
+
+    @get("/{user_id:str}", operation_id="getUser")
+    async def get_user(self, db_session: AsyncSession, staff: StaffUser, user_id: str) -> UserOut:
+        return user_out(await services.get_user(db_session, parse_uuid(user_id, "user_id")))
+
+    @post("/", operation_id="createUser")
+    async def create_user(self, db_session: AsyncSession, staff: StaffUser, data: UserCreate) -> UserOut:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        therapist_id = None
+        if data.therapist_id is not None:
+            therapist, _ = await services.get_therapist(db_session, parse_uuid(data.therapist_id, "therapist_id"))
+            therapist_id = therapist.id
+        user = await services.add_user(
+            db_session,
+            practice=practice,
+            email=data.email,
+            password=data.password,
+            role=data.role,
+            full_name=data.full_name,
+            therapist_id=therapist_id,
+        )
+        return user_out(user)
+
+
+class TokenController(Controller):
+    """A staff member's own API tokens."""
+
+    path = "/api/v1/tokens"
+    tags = ["users"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/", operation_id="listTokens")
+    async def list_tokens(self, db_session: AsyncSession, staff: StaffUser) -> TokenList:
+        return TokenList(items=[token_out(t) for t in await services.list_tokens(db_session, staff)])
+
+    @post("/", operation_id="createToken")
+    async def create_token(self, db_session: AsyncSession, staff: StaffUser, data: TokenCreate) -> TokenIssued:
+        token, plain = await services.create_token(db_session, staff, label=data.label[:100])
+        base = token_out(token)
+        return TokenIssued(**{f: getattr(base, f) for f in base.__struct_fields__}, token=plain)
+
+    @delete("/{token_id:str}", operation_id="revokeToken", status_code=204)
+    async def revoke_token(self, db_session: AsyncSession, staff: StaffUser, token_id: str) -> None:
+        await services.revoke_token(db_session, parse_uuid(token_id, "token_id"), staff)

@@ -1,0 +1,15 @@
+"""Dependencies that resolve the request's practice from its public path (`/p/{slug}`, `/practices/{slug}`)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.db import scope_session
+from scheduler.practice import services
+from scheduler.practice.models import Practice
+
+
+async def provide_public_practice(slug: str, db_session: AsyncSession) -> Practice:
+    practice = await services.get_practice_by_slug(db_session, slug)
+    scope_session(db_session, practice.id)
+    return practice

@@ -1,0 +1,87 @@
+"""Staff pages: sign-in, sign-out and the staff home."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.auth import SESSION_USER_KEY, LOGIN_THROTTLE_STORE, LoginThrottle, page_staff
+from scheduler.errors import NotAuthenticated
+from scheduler.practice import services as practice_services
+from scheduler.practice.models import Practice, StaffUser
+from scheduler.settings import Settings
+
+# Per client address, on top of the per-account failure count: slows down spraying many accounts.
+LOGIN_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 30), store="rate_limit")
+
+
+class LoginForm(msgspec.Struct):
+    email: str = ""
+    password: str = ""
+
+
+class StaffPagesController(Controller):
+    include_in_schema = False
+
+    @get("/login", name="login")
+    async def login_page(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+        if request.session.get(SESSION_USER_KEY):
+            return Redirect(path="/staff")
+        return Template(template_name="staff/login.html", context={"error": None, "email": ""})
+
+    @post("/login", middleware=[LOGIN_RATE_LIMIT.middleware], status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        throttle = LoginThrottle(request.app.stores.get(LOGIN_THROTTLE_STORE), settings)
+        await throttle.check(data.email)
+        try:
+            user = await practice_services.authenticate(db_session, data.email, data.password)
+        except NotAuthenticated as exc:
+            await throttle.record_failure(data.email)
+            return Template(
+                template_name="staff/login.html",
+                context={"error": exc.detail, "email": data.email},
+                status_code=401,
+            )
+        await throttle.reset(data.email)
+        request.clear_session()
+        request.set_session({SESSION_USER_KEY: str(user.id)})
+        return Redirect(path="/staff", status_code=303)
+
+    @post("/logout", status_code=303)
+    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        request.clear_session()
+        return Redirect(path="/login", status_code=303)
+
+    @get("/", name="root")
+    async def root(self) -> Redirect:
+        return Redirect(path="/staff")
+
+    @get("/staff", name="staff_home", dependencies={"staff": Provide(page_staff())})
+    async def home(self, db_session: AsyncSession, staff: StaffUser) -> Template:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        counts = {
+            "therapist_count": len(await practice_services.list_therapists(db_session)),
+            "room_count": len(await practice_services.list_rooms(db_session)),
+            "service_count": len(await practice_services.list_services(db_session, public=False)),
+        }
+        today = dt.datetime.now(ZoneInfo(practice.timezone)).strftime("%A %d %B %Y")
+        return Template(
+            template_name="staff/home.html",
+            context={"practice": practice, "user": staff, "today": today, **counts},
+        )
