@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from litestar import Request
 from litestar.stores.base import Store
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.db import scope_session
+from scheduler.deps import DbSession
 from scheduler.errors import NotAuthenticated, PermissionDenied, TooManyAttempts
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Role, StaffUser
@@ -23,10 +25,10 @@ from scheduler.settings import Settings
 SESSION_USER_KEY = "staff_user_id"
 LOGIN_THROTTLE_STORE = "login_throttle"
 
-StaffProvider = Callable[[Request[object, object, object], AsyncSession], Awaitable[StaffUser]]
+StaffProvider = Callable[[Request[Any, Any, Any], AsyncSession], Awaitable[StaffUser]]
 
 
-def _bearer(request: Request[object, object, object]) -> str | None:
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
@@ -44,7 +46,7 @@ def _check_role(user: StaffUser, roles: tuple[Role, ...]) -> StaffUser:
 def api_staff(*roles: Role) -> StaffProvider:
     """A dependency provider: the staff user behind `Authorization: Bearer`, optionally with a role."""
 
-    async def provide(request: Request[object, object, object], db_session: AsyncSession) -> StaffUser:
+    async def provide(request: Request[Any, Any, Any], db_session: DbSession) -> StaffUser:
         token = _bearer(request)
         if token is None:
             raise NotAuthenticated("Send a staff API token as 'Authorization: Bearer <token>'.")
@@ -58,7 +60,7 @@ def api_staff(*roles: Role) -> StaffProvider:
 def page_staff(*roles: Role) -> StaffProvider:
     """A dependency provider: the staff user signed in with the session cookie, optionally with a role."""
 
-    async def provide(request: Request[object, object, object], db_session: AsyncSession) -> StaffUser:
+    async def provide(request: Request[Any, Any, Any], db_session: DbSession) -> StaffUser:
         raw_id = request.session.get(SESSION_USER_KEY) if request.session else None
         user: StaffUser | None = None
         if raw_id:

@@ -74,7 +74,8 @@ def demo(password: str | None) -> None:
     async def work(session: AsyncSession) -> tuple[str, str, str]:
         creds = await seed_demo(session, password)
         owner = await services.find_user_by_email(session, creds.owner_email)
-        assert owner is not None
+        if owner is None:
+            raise click.ClickException("the demo owner is missing")
         _, token = await services.create_token(session, owner, label="carebook demo")
         return creds.owner_email, creds.password, token
 

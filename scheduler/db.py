@@ -8,17 +8,17 @@ and a query on tenant data from a session that names no practice fails instead o
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
-from advanced_alchemy.types import GUID
 from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.extensions.litestar.store import StoreModelMixin
+from advanced_alchemy.types import GUID
 from sqlalchemy import ForeignKey, bindparam, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +50,7 @@ class TenantScoped:
     """Mixin for rows that belong to one practice."""
 
     @declared_attr
-    def practice_id(cls) -> Mapped[uuid.UUID]:
+    def practice_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
         return mapped_column(ForeignKey("practice.id", ondelete="RESTRICT"), index=True, nullable=False)
 
 
@@ -81,10 +81,7 @@ def unscoped(session: AsyncSession | Session) -> Iterator[None]:
 
 
 def _touches_tenant_data(state: ORMExecuteState) -> bool:
-    for mapper in state.all_mappers:
-        if issubclass(mapper.class_, TenantScoped):
-            return True
-    return False
+    return any(issubclass(mapper.class_, TenantScoped) for mapper in state.all_mappers)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -172,8 +169,6 @@ def build_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         before_send_handler="autocommit",
         create_all=False,
         alembic_config=AlembicAsyncConfig(script_location=str(MIGRATIONS_DIR)),
-        engine_config=None,
-        engine_instance=None,
         metadata=metadata,
     )
     if engine_kwargs:
@@ -194,7 +189,6 @@ async def session_scope(config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncSes
         except BaseException:
             await session.rollback()
             raise
-
 
 
 class WebSession(SessionModelMixin):

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from scheduler.errors import CarebookError, NotAuthenticated, TooManyAttempts
 
@@ -54,7 +55,7 @@ def _problem(
     ).to_response(request)
 
 
-def _page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:
+def _page(status: int, title: str, detail: str) -> Response[Any]:
     if status == 401:
         return Redirect(path="/login")
     return Template(
@@ -70,9 +71,14 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: CarebookError) -> 
     if isinstance(exc, NotAuthenticated) and wants_problem_json(request):
         headers = {"WWW-Authenticate": 'Bearer realm="carebook"'}
     if not wants_problem_json(request):
-        return _page(request, exc.status, exc.title, exc.detail)
+        return _page(exc.status, exc.title, exc.detail)
     return _problem(
-        request, status=exc.status, title=exc.title, detail=exc.detail, extra=exc.to_problem(), headers=headers
+        request,
+        status=exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.to_problem(),
+        headers=headers,
     )
 
 
@@ -112,7 +118,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         detail = "Something went wrong on our side."
     title = _title_for(status)
     if not wants_problem_json(request):
-        return _page(request, status, title, detail)
+        return _page(status, title, detail)
     return _problem(request, status=status, title=title, detail=detail, extra=extra, headers=exc.headers)
 
 
@@ -120,7 +126,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     logger.exception("unhandled error on %s", request.scope.get("path_template"), exc_info=exc)
     status = HTTP_500_INTERNAL_SERVER_ERROR
     if not wants_problem_json(request):
-        return _page(request, status, "Something went wrong", "Please try again in a moment.")
+        return _page(status, "Something went wrong", "Please try again in a moment.")
     return _problem(
         request,
         status=status,
@@ -139,7 +145,7 @@ def _title_for(status: int) -> str:
         return "Error"
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CarebookError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

@@ -7,7 +7,8 @@ from litestar import get
 from litestar.response import Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.deps import DbSession
 
 
 class Health(msgspec.Struct):
@@ -16,7 +17,7 @@ class Health(msgspec.Struct):
 
 
 @get("/health", operation_id="health", tags=["system"], summary="Liveness and database check")
-async def health(db_session: AsyncSession) -> Response[Health]:
+async def health(db_session: DbSession) -> Response[Health]:
     try:
         await db_session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError):

@@ -6,9 +6,9 @@ import uuid
 
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.auth import api_staff
+from scheduler.deps import CurrentStaff, DbSession, PathPractice
 from scheduler.practice import services
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import ApiToken, Practice, Role, Room, Service, StaffUser, Therapist
@@ -87,12 +87,12 @@ class PublicCatalogueController(Controller):
     dependencies = {"practice": Provide(provide_public_practice)}
 
     @get("/services", operation_id="listPublicServices", summary="Services bookable online")
-    async def list_services(self, db_session: AsyncSession, practice: Practice) -> ServiceList:
+    async def list_services(self, db_session: DbSession, practice: PathPractice) -> ServiceList:
         items = await services.list_services(db_session, public=True)
         return ServiceList(items=[service_out(s, practice.currency) for s in items])
 
     @get("/therapists", operation_id="listPublicTherapists", summary="Therapists and the services they perform")
-    async def list_therapists(self, db_session: AsyncSession, practice: Practice) -> TherapistList:
+    async def list_therapists(self, db_session: DbSession, practice: PathPractice) -> TherapistList:
         rows = await services.list_therapists(db_session)
         return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
 
@@ -105,7 +105,7 @@ class StaffPracticeController(Controller):
     dependencies = {"staff": Provide(api_staff())}
 
     @get("/practice", operation_id="getPractice")
-    async def get_practice(self, db_session: AsyncSession, staff: StaffUser) -> PracticeOut:
+    async def get_practice(self, db_session: DbSession, staff: CurrentStaff) -> PracticeOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         return PracticeOut(
             id=str(practice.id),
@@ -119,24 +119,24 @@ class StaffPracticeController(Controller):
         )
 
     @get("/services", operation_id="listServices")
-    async def list_services(self, db_session: AsyncSession, staff: StaffUser) -> ServiceList:
+    async def list_services(self, db_session: DbSession, staff: CurrentStaff) -> ServiceList:
         practice = await db_session.get_one(Practice, staff.practice_id)
         items = await services.list_services(db_session, public=False)
         return ServiceList(items=[service_out(s, practice.currency) for s in items])
 
     @get("/services/{service_id:str}", operation_id="getService")
-    async def get_service(self, db_session: AsyncSession, staff: StaffUser, service_id: str) -> ServiceOut:
+    async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: str) -> ServiceOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         service = await services.get_service(db_session, parse_uuid(service_id, "service_id"))
         return service_out(service, practice.currency)
 
     @get("/therapists", operation_id="listTherapists")
-    async def list_therapists(self, db_session: AsyncSession, staff: StaffUser) -> TherapistList:
+    async def list_therapists(self, db_session: DbSession, staff: CurrentStaff) -> TherapistList:
         rows = await services.list_therapists(db_session)
         return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
 
     @get("/therapists/{therapist_id:str}", operation_id="getTherapist")
-    async def get_therapist(self, db_session: AsyncSession, staff: StaffUser, therapist_id: str) -> TherapistDetail:
+    async def get_therapist(self, db_session: DbSession, staff: CurrentStaff, therapist_id: str) -> TherapistDetail:
         therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
         base = therapist_out(therapist, ids)
         return TherapistDetail(
@@ -147,11 +147,11 @@ class StaffPracticeController(Controller):
         )
 
     @get("/rooms", operation_id="listRooms")
-    async def list_rooms(self, db_session: AsyncSession, staff: StaffUser) -> RoomList:
+    async def list_rooms(self, db_session: DbSession, staff: CurrentStaff) -> RoomList:
         return RoomList(items=[room_out(r) for r in await services.list_rooms(db_session)])
 
     @get("/rooms/{room_id:str}", operation_id="getRoom")
-    async def get_room(self, db_session: AsyncSession, staff: StaffUser, room_id: str) -> RoomOut:
+    async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: str) -> RoomOut:
         return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
 
 
@@ -163,15 +163,15 @@ class UserController(Controller):
     dependencies = {"staff": Provide(api_staff(Role.OWNER))}
 
     @get("/", operation_id="listUsers")
-    async def list_users(self, db_session: AsyncSession, staff: StaffUser) -> UserList:
+    async def list_users(self, db_session: DbSession, staff: CurrentStaff) -> UserList:
         return UserList(items=[user_out(u) for u in await services.list_users(db_session)])
 
     @get("/{user_id:str}", operation_id="getUser")
-    async def get_user(self, db_session: AsyncSession, staff: StaffUser, user_id: str) -> UserOut:
+    async def get_user(self, db_session: DbSession, staff: CurrentStaff, user_id: str) -> UserOut:
         return user_out(await services.get_user(db_session, parse_uuid(user_id, "user_id")))
 
     @post("/", operation_id="createUser")
-    async def create_user(self, db_session: AsyncSession, staff: StaffUser, data: UserCreate) -> UserOut:
+    async def create_user(self, db_session: DbSession, staff: CurrentStaff, data: UserCreate) -> UserOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         therapist_id = None
         if data.therapist_id is not None:
@@ -197,15 +197,15 @@ class TokenController(Controller):
     dependencies = {"staff": Provide(api_staff())}
 
     @get("/", operation_id="listTokens")
-    async def list_tokens(self, db_session: AsyncSession, staff: StaffUser) -> TokenList:
+    async def list_tokens(self, db_session: DbSession, staff: CurrentStaff) -> TokenList:
         return TokenList(items=[token_out(t) for t in await services.list_tokens(db_session, staff)])
 
     @post("/", operation_id="createToken")
-    async def create_token(self, db_session: AsyncSession, staff: StaffUser, data: TokenCreate) -> TokenIssued:
+    async def create_token(self, db_session: DbSession, staff: CurrentStaff, data: TokenCreate) -> TokenIssued:
         token, plain = await services.create_token(db_session, staff, label=data.label[:100])
         base = token_out(token)
         return TokenIssued(**{f: getattr(base, f) for f in base.__struct_fields__}, token=plain)
 
     @delete("/{token_id:str}", operation_id="revokeToken", status_code=204)
-    async def revoke_token(self, db_session: AsyncSession, staff: StaffUser, token_id: str) -> None:
+    async def revoke_token(self, db_session: DbSession, staff: CurrentStaff, token_id: str) -> None:
         await services.revoke_token(db_session, parse_uuid(token_id, "token_id"), staff)

@@ -34,14 +34,34 @@ _THERAPISTS = [
 _ROOMS = ["Willow Room", "Cedar Room"]
 # (name, minutes, price in cents, CPT, FSA eligible, buffer after, description)
 _SERVICES = [
-    ("Therapeutic Massage (60 min)", 60, 12000, "97124", True, 15,
-     "Focused treatment of the areas in your plan."),
-    ("Deep Tissue Massage (90 min)", 90, 16500, "97124", True, 15,
-     "Slow, deep work for chronic tension and restricted movement."),
-    ("Re-assessment (30 min)", 30, 6000, "97124", True, 0,
-     "Progress check against your baseline measures."),
-    ("Chair Massage (30 min)", 30, 4500, None, False, 0,
-     "Seated relaxation massage, clothed. Not eligible for FSA/HSA."),
+    (
+        "Therapeutic Massage (60 min)",
+        60,
+        12000,
+        "97124",
+        True,
+        15,
+        "Focused treatment of the areas in your plan.",
+    ),
+    (
+        "Deep Tissue Massage (90 min)",
+        90,
+        16500,
+        "97124",
+        True,
+        15,
+        "Slow, deep work for chronic tension and restricted movement.",
+    ),
+    ("Re-assessment (30 min)", 30, 6000, "97124", True, 0, "Progress check against your baseline measures."),
+    (
+        "Chair Massage (30 min)",
+        30,
+        4500,
+        None,
+        False,
+        0,
+        "Seated relaxation massage, clothed. Not eligible for FSA/HSA.",
+    ),
 ]
 
 
@@ -74,7 +94,7 @@ async def seed_demo(session: AsyncSession, password: str | None = None) -> DemoC
             npi="1881234567",
         )
     scope_session(session, practice.id)
-    await _seed_catalogue(session, practice)
+    await _seed_catalogue(session)
     therapists = list(await session.scalars(select(Therapist).order_by(Therapist.created_at)))
     for email, role, full_name, therapist in (
         (DEMO_OWNER, Role.OWNER, "Olivia Owner", None),
@@ -99,7 +119,7 @@ async def seed_demo(session: AsyncSession, password: str | None = None) -> DemoC
     return DemoCredentials(owner_email=DEMO_OWNER, desk_email=DEMO_DESK, password=password)
 
 
-async def _seed_catalogue(session: AsyncSession, practice: Practice) -> None:
+async def _seed_catalogue(session: AsyncSession) -> None:
     if await session.scalar(select(Therapist.id).limit(1)) is not None:
         return
     for name in _ROOMS:

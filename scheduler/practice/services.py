@@ -33,7 +33,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TOKEN_PREFIX = "cb_"
+TOKEN_PREFIX = "cb_"  # noqa: S105  (a label, not a secret)
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -129,7 +129,8 @@ async def add_user(
 
 async def find_user_by_email(session: AsyncSession, email: str) -> StaffUser | None:
     with unscoped(session):
-        return await session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        user: StaffUser | None = await session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    return user
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> StaffUser:
@@ -252,4 +253,6 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> StaffUser:
 
 
 async def list_tokens(session: AsyncSession, user: StaffUser) -> list[ApiToken]:
-    return list(await session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)))
+    return list(
+        await session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at))
+    )

@@ -13,13 +13,12 @@ from litestar.enums import RequestEncodingType
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.auth import SESSION_USER_KEY, LOGIN_THROTTLE_STORE, LoginThrottle, page_staff
+from scheduler.auth import LOGIN_THROTTLE_STORE, SESSION_USER_KEY, LoginThrottle, page_staff
+from scheduler.deps import AppSettings, CurrentStaff, DbSession
 from scheduler.errors import NotAuthenticated
 from scheduler.practice import services as practice_services
-from scheduler.practice.models import Practice, StaffUser
-from scheduler.settings import Settings
+from scheduler.practice.models import Practice
 
 # Per client address, on top of the per-account failure count: slows down spraying many accounts.
 LOGIN_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 30), store="rate_limit")
@@ -43,8 +42,8 @@ class StaffPagesController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
+        db_session: DbSession,
+        settings: AppSettings,
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         throttle = LoginThrottle(request.app.stores.get(LOGIN_THROTTLE_STORE), settings)
@@ -73,7 +72,7 @@ class StaffPagesController(Controller):
         return Redirect(path="/staff")
 
     @get("/staff", name="staff_home", dependencies={"staff": Provide(page_staff())})
-    async def home(self, db_session: AsyncSession, staff: StaffUser) -> Template:
+    async def home(self, db_session: DbSession, staff: CurrentStaff) -> Template:
         practice = await db_session.get_one(Practice, staff.practice_id)
         counts = {
             "therapist_count": len(await practice_services.list_therapists(db_session)),

@@ -1,0 +1,63 @@
+# Carebook: `make run` serves the demo practice, `make test` runs everything CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The PostgreSQL half of the suite; the tests create (and drop) their own database on this server.
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+# Debian packages the tests and PDFs need: Chromium for browser tests, Pango/HarfBuzz and fonts for
+# WeasyPrint (without libharfbuzz-subset0 it falls back to a subsetter 8x slower), poppler for PDF checks.
+SYSTEM_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "!!! missing system packages:$$missing (run as root or: sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+migrate: install
+	$(BIN)/carebook db upgrade
+
+demo: migrate
+	$(BIN)/carebook demo
+
+run: demo
+	@echo "Serving Carebook on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	$(BIN)/carebook serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check scheduler billing tests
+	$(BIN)/ruff format --check scheduler billing tests
+
+typecheck: install
+	$(BIN)/mypy
+
+test-sqlite: install system-deps
+	CAREBOOK_TEST_DATABASE_URL=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-postgres: install system-deps
+	CAREBOOK_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck test-sqlite test-postgres
+
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""Shared test set-up: one database per run (SQLite by default, PostgreSQL with
+CAREBOOK_TEST_DATABASE_URL), created by the migrations, emptied between tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from scheduler.migrations import runner
+from scheduler.settings import Settings, _normalise_database_url
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _requested_url() -> str | None:
+    raw = os.environ.get("CAREBOOK_TEST_DATABASE_URL")
+    return _normalise_database_url(raw) if raw else None
+
+
+async def _create_pg_database(server_url: str, name: str) -> None:
+    admin = create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+
+
+async def _drop_pg_database(server_url: str, name: str) -> None:
+    admin = create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database for this test run."""
+    requested = _requested_url()
+    if requested is None or requested.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="carebook-test-") as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'test.sqlite3'}"
+            runner.upgrade(url)
+            yield url
+        return
+    server = make_url(requested)
+    name = f"carebook_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_create_pg_database(requested, name))
+    except OSError as exc:  # connection refused and friends
+        message = f"PostgreSQL at {server.host}:{server.port} is unreachable: {exc}"
+        pytest.exit(message, returncode=3)
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        runner.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_drop_pg_database(requested, name))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-not-for-production-0123456789",
+        base_url="http://testserver.local",
+    )
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database_url, poolclass=NullPool)
+    yield eng
+    await eng.dispose()
+
+
+async def empty_all_tables(engine: AsyncEngine) -> None:
+    from scheduler.db import metadata
+
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f'DELETE FROM "{table}"'))
