@@ -26,7 +26,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     settings = get_settings()
 
     async def main() -> T:
-        config = build_alchemy_config(settings)
+        config = build_alchemy_config(settings, pooled=False)
         try:
             async with session_scope(config) as session:
                 return await work(session)
@@ -185,3 +185,7 @@ def _redact(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+if __name__ == "__main__":
+    main()

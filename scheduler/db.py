@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Every SQLite transaction takes the write lock up front, so check-then-insert cannot interleave.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+_sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=False)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Reads begin DEFERRED so they never hold SQLite's single write lock; a unit of work that must check
+    # and then write (booking a slot) opens its transaction with `begin_write`, which takes IMMEDIATE.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_intent.get() else "BEGIN")
 
 
 def _sqlite_no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -145,7 +150,7 @@ def configure_engine_events(engine: Engine, settings: Settings) -> None:
     if settings.is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "connect", _sqlite_no_pysqlite_begin)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
@@ -157,11 +162,16 @@ def ensure_sqlite_folder(database_url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def build_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
-    """The one SQLAlchemy config the app, the session backend, the store and the CLI share."""
+def build_alchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlchemyAsyncConfig:
+    """The one SQLAlchemy config the app, the session backend, the store and the CLI share.
+
+    SQLite connections are cheap and never pooled; one-shot callers (the CLI, test factories) ask for
+    `pooled=False` so no connection outlives the event loop that opened it.
+    """
     engine_kwargs: dict[str, Any] = {}
     if settings.is_sqlite:
         ensure_sqlite_folder(settings.database_url)
+    if settings.is_sqlite or not pooled:
         engine_kwargs["poolclass"] = NullPool
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
@@ -177,6 +187,38 @@ def build_alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         config.engine_instance = create_async_engine(settings.database_url, **engine_kwargs)
     configure_engine_events(config.get_engine().sync_engine, settings)
     return config
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start the transaction in which a check-then-write must happen, holding the database's write lock.
+
+    On SQLite this is `BEGIN IMMEDIATE`: a transaction that has only read so far is ended first (it
+    has nothing to lose) and a new one takes the lock, so two bookings cannot both pass their check.
+    On PostgreSQL the constraints decide and nothing needs to happen here.
+    """
+    if session.bind.dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.info.get("wrote"):
+            msg = "begin_write() must come before the unit of work writes anything"
+            raise RuntimeError(msg)
+        await session.commit()
+    token = _sqlite_write_intent.set(True)
+    try:
+        await session.connection()
+    finally:
+        _sqlite_write_intent.reset(token)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_written(session: Session, _ctx: Any) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _clear_written(session: Session) -> None:
+    session.info.pop("wrote", None)
 
 
 @asynccontextmanager

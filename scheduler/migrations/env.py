@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 import scheduler.models  # noqa: F401  (registers every table on the metadata)
 from scheduler.db import metadata
+from scheduler.migrations.compare import compare_type, include_object
 
 config = context.config
 
@@ -27,7 +28,8 @@ def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        compare_type=True,
+        compare_type=compare_type,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         user_module_prefix="sa_types.",
     )

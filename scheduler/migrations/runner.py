@@ -12,6 +12,7 @@ from scheduler.settings import MIGRATIONS_DIR
 def alembic_config(database_url: str) -> Config:
     ensure_sqlite_folder(database_url)
     config = Config()
+    config.set_main_option("path_separator", "os")
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     config.attributes["database_url"] = database_url

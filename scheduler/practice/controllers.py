@@ -6,6 +6,7 @@ import uuid
 
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
 
 from scheduler.auth import api_staff
 from scheduler.deps import CurrentStaff, DbSession, PathPractice
@@ -125,7 +126,7 @@ class StaffPracticeController(Controller):
         return ServiceList(items=[service_out(s, practice.currency) for s in items])
 
     @get("/services/{service_id:str}", operation_id="getService")
-    async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: str) -> ServiceOut:
+    async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> ServiceOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         service = await services.get_service(db_session, parse_uuid(service_id, "service_id"))
         return service_out(service, practice.currency)
@@ -136,7 +137,9 @@ class StaffPracticeController(Controller):
         return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
 
     @get("/therapists/{therapist_id:str}", operation_id="getTherapist")
-    async def get_therapist(self, db_session: DbSession, staff: CurrentStaff, therapist_id: str) -> TherapistDetail:
+    async def get_therapist(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> TherapistDetail:
         therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
         base = therapist_out(therapist, ids)
         return TherapistDetail(
@@ -151,7 +154,7 @@ class StaffPracticeController(Controller):
         return RoomList(items=[room_out(r) for r in await services.list_rooms(db_session)])
 
     @get("/rooms/{room_id:str}", operation_id="getRoom")
-    async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: str) -> RoomOut:
+    async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> RoomOut:
         return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
 
 
@@ -167,11 +170,11 @@ class UserController(Controller):
         return UserList(items=[user_out(u) for u in await services.list_users(db_session)])
 
     @get("/{user_id:str}", operation_id="getUser")
-    async def get_user(self, db_session: DbSession, staff: CurrentStaff, user_id: str) -> UserOut:
+    async def get_user(self, db_session: DbSession, staff: CurrentStaff, user_id: FromPath[str]) -> UserOut:
         return user_out(await services.get_user(db_session, parse_uuid(user_id, "user_id")))
 
     @post("/", operation_id="createUser")
-    async def create_user(self, db_session: DbSession, staff: CurrentStaff, data: UserCreate) -> UserOut:
+    async def create_user(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[UserCreate]) -> UserOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         therapist_id = None
         if data.therapist_id is not None:
@@ -201,11 +204,13 @@ class TokenController(Controller):
         return TokenList(items=[token_out(t) for t in await services.list_tokens(db_session, staff)])
 
     @post("/", operation_id="createToken")
-    async def create_token(self, db_session: DbSession, staff: CurrentStaff, data: TokenCreate) -> TokenIssued:
+    async def create_token(
+        self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[TokenCreate]
+    ) -> TokenIssued:
         token, plain = await services.create_token(db_session, staff, label=data.label[:100])
         base = token_out(token)
         return TokenIssued(**{f: getattr(base, f) for f in base.__struct_fields__}, token=plain)
 
     @delete("/{token_id:str}", operation_id="revokeToken", status_code=204)
-    async def revoke_token(self, db_session: DbSession, staff: CurrentStaff, token_id: str) -> None:
+    async def revoke_token(self, db_session: DbSession, staff: CurrentStaff, token_id: FromPath[str]) -> None:
         await services.revoke_token(db_session, parse_uuid(token_id, "token_id"), staff)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from litestar.params import FromPath
+
 from scheduler.db import scope_session
 from scheduler.deps import DbSession
 from scheduler.practice import services
 from scheduler.practice.models import Practice
 
 
-async def provide_public_practice(slug: str, db_session: DbSession) -> Practice:
+async def provide_public_practice(slug: FromPath[str], db_session: DbSession) -> Practice:
     practice = await services.get_practice_by_slug(db_session, slug)
     scope_session(db_session, practice.id)
     return practice

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import Body
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.auth import LOGIN_THROTTLE_STORE, SESSION_USER_KEY, LoginThrottle, page_staff
@@ -44,7 +43,7 @@ class StaffPagesController(Controller):
         request: Request[Any, Any, Any],
         db_session: DbSession,
         settings: AppSettings,
-        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: URLEncodedBody[LoginForm],
     ) -> Template | Redirect:
         throttle = LoginThrottle(request.app.stores.get(LOGIN_THROTTLE_STORE), settings)
         await throttle.check(data.email)

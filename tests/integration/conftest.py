@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.app import create_app
-from scheduler.db import scope_session, session_scope
+from scheduler.db import build_alchemy_config, scope_session, session_scope
 from scheduler.practice import services
 from scheduler.practice.demo import seed_demo
 from scheduler.practice.models import Practice, Role, StaffUser
@@ -57,8 +57,10 @@ class Factory:
 
     _counter = itertools.count(1)
 
-    def __init__(self, app: Litestar) -> None:
-        self.alchemy = app.state.alchemy
+    def __init__(self, settings: Settings) -> None:
+        # Its own unpooled engine: the app serves requests on the test client's event loop, and a
+        # pooled connection must never cross loops.
+        self.alchemy = build_alchemy_config(settings, pooled=False)
 
     async def practice(self, slug: str | None = None, timezone: str = "America/New_York") -> Practice:
         slug = slug or f"practice-{next(self._counter)}"
@@ -80,5 +82,7 @@ class Factory:
 
 
 @pytest.fixture
-def factory(app: Litestar) -> Factory:
-    return Factory(app)
+async def factory(settings: Settings) -> AsyncIterator[Factory]:
+    built = Factory(settings)
+    yield built
+    await built.alchemy.get_engine().dispose()
