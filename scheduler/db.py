@@ -7,6 +7,7 @@ and a query on tenant data from a session that names no practice fails instead o
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -45,6 +46,11 @@ class Base(UUIDv7AuditBase):
     """Every Carebook table: UUIDv7 id plus timezone-aware created_at/updated_at."""
 
     __abstract__ = True
+
+
+def enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    """Store an enum's values ('booked'), not its member names ('BOOKED'): SQL and reports read them."""
+    return [str(member.value) for member in enum_class]
 
 
 class TenantScoped:

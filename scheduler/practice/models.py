@@ -8,10 +8,11 @@ import enum
 import uuid
 from typing import Any
 
-from advanced_alchemy.types import JsonB
+from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     Enum,
     ForeignKey,
     Integer,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from scheduler.db import Base, TenantScoped
+from scheduler.db import Base, TenantScoped, enum_values
 
 
 class Practice(Base):
@@ -45,6 +46,12 @@ class Practice(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     ein: Mapped[str] = mapped_column(String(20), default="")
     npi: Mapped[str | None] = mapped_column(String(10), nullable=True, default=None)
+    # Booking policy: how soon, how far ahead, on which grid clients may book, and until when they
+    # may cancel or move a visit themselves.
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+    horizon_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    slot_granularity_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    cancellation_window_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     policies: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
 
     @property
@@ -67,7 +74,9 @@ class StaffUser(TenantScoped, Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20, validate_strings=True))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=20, validate_strings=True, values_callable=enum_values)
+    )
     therapist_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("therapist.id", ondelete="SET NULL"), nullable=True, default=None
     )
@@ -158,3 +167,37 @@ class WorkingHours(TenantScoped, Base):
     weekday: Mapped[int] = mapped_column(Integer)
     start_time: Mapped[dt.time] = mapped_column(Time)
     end_time: Mapped[dt.time] = mapped_column(Time)
+
+
+class ServiceRoom(TenantScoped, Base):
+    """Rooms that can host a service. A service with no rows here can use any room."""
+
+    __tablename__ = "service_room"
+    __table_args__ = (UniqueConstraint("service_id", "room_id"),)
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("room.id", ondelete="CASCADE"))
+
+
+class ExtraHours(TenantScoped, Base):
+    """A one-off extra working interval on a local date (covering a Saturday, say)."""
+
+    __tablename__ = "extra_hours"
+    __table_args__ = (CheckConstraint("start_time < end_time", name="start_before_end"),)
+
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    start_time: Mapped[dt.time] = mapped_column(Time)
+    end_time: Mapped[dt.time] = mapped_column(Time)
+
+
+class TimeOff(TenantScoped, Base):
+    """A therapist is away from `start_at` to `end_at` (instants, UTC)."""
+
+    __tablename__ = "time_off"
+    __table_args__ = (CheckConstraint("start_at < end_at", name="start_before_end"),)
+
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"), index=True)
+    start_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    end_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    reason: Mapped[str] = mapped_column(String(200), default="")

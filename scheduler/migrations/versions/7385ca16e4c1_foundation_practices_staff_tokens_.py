@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('full_name', sa.String(length=200), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
-    sa.Column('role', sa.Enum('OWNER', 'DESK', 'THERAPIST', name='role', native_enum=False, length=20), nullable=False),
+    sa.Column('role', sa.Enum('owner', 'desk', 'therapist', name='role', native_enum=False, length=20), nullable=False),
     sa.Column('therapist_id', sa_types.GUID(length=16), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('practice_id', sa_types.GUID(length=16), nullable=False),

@@ -1,0 +1,52 @@
+"""Clients of a practice: who they are and how to reach them. Health history lives in its own tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scheduler.db import Base, TenantScoped
+
+
+class Client(TenantScoped, Base):
+    __tablename__ = "client"
+    __table_args__ = (
+        # One client per e-mail within a practice; e-mails are stored lower-cased.
+        Index("uq_client_practice_email", "practice_id", "email", unique=True),
+        Index("ix_client_practice_phone", "practice_id", "phone_digits"),
+    )
+
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    phone_digits: Mapped[str] = mapped_column(String(20), default="")
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date, nullable=True, default=None)
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def initials(self) -> str:
+        return "".join(part[:1].upper() + "." for part in (self.first_name, self.last_name) if part)
+
+
+class ClientSignInLink(TenantScoped, Base):
+    """A one-time, expiring link that signs a client in to the portal. Only its SHA-256 is stored."""
+
+    __tablename__ = "client_sign_in_link"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True, default=None)

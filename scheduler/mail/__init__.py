@@ -1,0 +1,1 @@
+"""Outbound e-mail through a transactional outbox."""
