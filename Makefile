@@ -12,7 +12,7 @@ PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 SYSTEM_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres clean
+.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,8 @@ run: demo
 	$(BIN)/carebook serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check scheduler billing tests
-	$(BIN)/ruff format --check scheduler billing tests
+	$(BIN)/ruff check scheduler billing tests bench
+	$(BIN)/ruff format --check scheduler billing tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -61,3 +61,6 @@ test: lint typecheck test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+bench: install
+	$(BIN)/python -m bench

@@ -22,17 +22,32 @@ from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
 from scheduler.auth import LOGIN_THROTTLE_STORE
+from scheduler.booking.controllers import AppointmentController, PublicBookingController
+from scheduler.clients.controllers import ClientController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
+from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
     TokenController,
     UserController,
 )
+from scheduler.practice.setup_controllers import (
+    PolicyController,
+    RoomController,
+    ServiceController,
+    TherapistController,
+)
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
+from scheduler.transaction import end_transaction_before_session_save
+from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.outbox import OutboxPagesController
+from scheduler.web.portal import PORTAL_STORE, PortalPagesController
+from scheduler.web.schedule import SchedulePagesController
+from scheduler.web.setup import SetupPagesController
 from scheduler.web.staff import StaffPagesController
 
 SESSION_COOKIE = "carebook_session"
@@ -49,6 +64,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         stores={
             "rate_limit": SQLAlchemyStore(alchemy, model=StoreEntry, namespace="rate_limit"),
             LOGIN_THROTTLE_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=LOGIN_THROTTLE_STORE),
+            PORTAL_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=PORTAL_STORE),
         }
     )
     session_backend = SQLAlchemyAsyncSessionBackend(
@@ -68,9 +84,21 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             health,
             PublicCatalogueController,
             StaffPracticeController,
+            TherapistController,
+            RoomController,
+            ServiceController,
+            PolicyController,
             UserController,
             TokenController,
             StaffPagesController,
+            OutboxPagesController,
+            PortalPagesController,
+            SchedulePagesController,
+            BookingPagesController,
+            SetupPagesController,
+            PublicBookingController,
+            AppointmentController,
+            ClientController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
@@ -81,6 +109,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         middleware=[
             request_logging_middleware,
             DefineMiddleware(SessionMiddleware, backend=session_backend),
+            end_transaction_before_session_save(alchemy),
         ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -99,6 +128,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        # The outbox is flushed after the response (and the commit), never inside the request.
+        after_response=flush_outbox_after_response,
         debug=settings.debug,
         **overrides,
     )

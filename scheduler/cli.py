@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.db import build_alchemy_config, scope_session, session_scope
 from scheduler.errors import CarebookError
+from scheduler.mail import services as mail
+from scheduler.mail.smtp import SmtpUrlInvalid
 from scheduler.migrations import runner
 from scheduler.practice import services
 from scheduler.practice.demo import seed_demo
@@ -178,6 +180,40 @@ def token_create(email: str, label: str) -> None:
     plain = _run(work)
     click.echo(f"API token for {email} (shown once, stored only as a hash):")
     click.echo(plain)
+
+
+@main.group()
+def outbox() -> None:
+    """Outbound e-mail waiting in the outbox."""
+
+
+@outbox.command("send")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1), help="At most this many.")
+def outbox_send(limit: int) -> None:
+    """Send waiting e-mail through CAREBOOK_SMTP_URL (without it, mail stays in the outbox)."""
+    settings = get_settings()
+
+    async def main() -> tuple[mail.SendReport, int]:
+        config = build_alchemy_config(settings, pooled=False)
+        try:
+            report = await mail.send_pending(config, settings, limit=limit)
+            async with session_scope(config) as session:
+                waiting = await mail.count_unsent(session)
+            return report, waiting
+        finally:
+            await config.get_engine().dispose()
+
+    try:
+        report, waiting = asyncio.run(main())
+    except SmtpUrlInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    if not report.configured:
+        click.echo(f"CAREBOOK_SMTP_URL is not set: nothing sent; {waiting} message(s) wait in the outbox.")
+        click.echo("Owners read them at /staff/outbox.")
+        return
+    click.echo(f"sent {report.sent}, failed {report.failed}; {waiting} message(s) still waiting")
+    if report.failed:
+        raise SystemExit(1)
 
 
 def _redact(url: str) -> str:

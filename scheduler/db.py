@@ -182,7 +182,8 @@ def build_alchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlche
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",
+        # Commit on 2xx and on redirects: a page form posts, then redirects (post/redirect/get).
+        before_send_handler="autocommit_include_redirects",
         create_all=False,
         alembic_config=AlembicAsyncConfig(script_location=str(MIGRATIONS_DIR)),
         metadata=metadata,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -82,16 +83,29 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: CarebookError) -> 
     )
 
 
+# msgspec reports an unknown or missing field at the object holding it ("data", "items[0]"); the field
+# at fault is the one named in the message.
+_NAMED_FIELD_RE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
+
+
+def _field_of(key: str, message: str) -> str:
+    named = _NAMED_FIELD_RE.match(message)
+    if named is None:
+        return key
+    return named.group(1) if key in {"", "data"} else f"{key}.{named.group(1)}"
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     if isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
+                message = str(item.get("message") or "")
                 errors.append(
                     {
-                        "field": str(item.get("key") or ""),
+                        "field": _field_of(str(item.get("key") or ""), message),
                         "source": str(item.get("source") or ""),
-                        "message": str(item.get("message") or ""),
+                        "message": message,
                     }
                 )
     return errors

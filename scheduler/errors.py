@@ -65,6 +65,11 @@ class AlreadyExists(Conflict):
     title = "Already exists"
 
 
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    title = "Not possible in the appointment's current state"
+
+
 class SlotTaken(Conflict):
     code = "slot_taken"
     title = "That time is no longer available"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from scheduler.errors import NotFound
+from scheduler.errors import InvalidInput, NotFound
 
 
 def parse_uuid(raw: str, field: str) -> uuid.UUID:
@@ -13,3 +13,11 @@ def parse_uuid(raw: str, field: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFound("No such object.", field=field) from None
+
+
+def parse_uuid_field(raw: str, field: str) -> uuid.UUID:
+    """An id in a request body or query: malformed is bad input (400) naming the field."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput("This is not a valid id.", field=field) from None

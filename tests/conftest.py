@@ -11,15 +11,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from scheduler.migrations import runner
+from scheduler.practice import services as practice_services
 from scheduler.settings import Settings, _normalise_database_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Argon2 at production cost takes ~50 ms a hash; in-process tests hash hundreds of passwords. The
+# algorithm and code path stay the same, only the work factors drop. Served apps (browser tests, the
+# CLI) run in their own processes at full cost.
+practice_services._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def _requested_url() -> str | None:

@@ -1,4 +1,4 @@
-"""HTTP for practice set-up: the public catalogue and the staff views of people, rooms, users and tokens."""
+"""HTTP for the practice: the public catalogue, the staff member's practice, users and tokens."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import ApiToken, Practice, Role, Room, Service, StaffUser, Therapist
 from scheduler.practice.schemas import (
     PracticeOut,
-    RoomList,
     RoomOut,
+    ServiceDetail,
     ServiceList,
     ServiceOut,
     TherapistDetail,
@@ -61,8 +61,28 @@ def therapist_out(therapist: Therapist, service_ids: list[uuid.UUID]) -> Therapi
     )
 
 
+def service_detail(service: Service, room_ids: list[uuid.UUID], currency: str) -> ServiceDetail:
+    base = service_out(service, currency)
+    return ServiceDetail(
+        **{f: getattr(base, f) for f in base.__struct_fields__},
+        room_ids=[str(r) for r in room_ids],
+        is_active=service.is_active,
+    )
+
+
+def therapist_detail(therapist: Therapist, service_ids: list[uuid.UUID]) -> TherapistDetail:
+    base = therapist_out(therapist, service_ids)
+    return TherapistDetail(
+        **{f: getattr(base, f) for f in base.__struct_fields__},
+        license_number=therapist.license_number,
+        license_state=therapist.license_state,
+        npi=therapist.npi,
+        is_active=therapist.is_active,
+    )
+
+
 def room_out(room: Room) -> RoomOut:
-    return RoomOut(id=str(room.id), name=room.name)
+    return RoomOut(id=str(room.id), name=room.name, is_active=room.is_active)
 
 
 def user_out(user: StaffUser) -> UserOut:
@@ -94,12 +114,12 @@ class PublicCatalogueController(Controller):
 
     @get("/therapists", operation_id="listPublicTherapists", summary="Therapists and the services they perform")
     async def list_therapists(self, db_session: DbSession, practice: PathPractice) -> TherapistList:
-        rows = await services.list_therapists(db_session)
+        rows = await services.list_therapists(db_session, public=True)
         return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
 
 
 class StaffPracticeController(Controller):
-    """The signed-in staff member's own practice and what it is made of."""
+    """The signed-in staff member's own practice (its therapists, rooms and services: `setup_controllers`)."""
 
     path = "/api/v1"
     tags = ["practice"]
@@ -118,44 +138,6 @@ class StaffPracticeController(Controller):
             phone=practice.phone,
             address=practice.address_lines,
         )
-
-    @get("/services", operation_id="listServices")
-    async def list_services(self, db_session: DbSession, staff: CurrentStaff) -> ServiceList:
-        practice = await db_session.get_one(Practice, staff.practice_id)
-        items = await services.list_services(db_session, public=False)
-        return ServiceList(items=[service_out(s, practice.currency) for s in items])
-
-    @get("/services/{service_id:str}", operation_id="getService")
-    async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> ServiceOut:
-        practice = await db_session.get_one(Practice, staff.practice_id)
-        service = await services.get_service(db_session, parse_uuid(service_id, "service_id"))
-        return service_out(service, practice.currency)
-
-    @get("/therapists", operation_id="listTherapists")
-    async def list_therapists(self, db_session: DbSession, staff: CurrentStaff) -> TherapistList:
-        rows = await services.list_therapists(db_session)
-        return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
-
-    @get("/therapists/{therapist_id:str}", operation_id="getTherapist")
-    async def get_therapist(
-        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
-    ) -> TherapistDetail:
-        therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
-        base = therapist_out(therapist, ids)
-        return TherapistDetail(
-            **{f: getattr(base, f) for f in base.__struct_fields__},
-            license_number=therapist.license_number,
-            license_state=therapist.license_state,
-            npi=therapist.npi,
-        )
-
-    @get("/rooms", operation_id="listRooms")
-    async def list_rooms(self, db_session: DbSession, staff: CurrentStaff) -> RoomList:
-        return RoomList(items=[room_out(r) for r in await services.list_rooms(db_session)])
-
-    @get("/rooms/{room_id:str}", operation_id="getRoom")
-    async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> RoomOut:
-        return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
 
 
 class UserController(Controller):

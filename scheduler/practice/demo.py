@@ -27,8 +27,8 @@ DEMO_OWNER = "owner@demo.test"
 DEMO_DESK = "desk@demo.test"
 
 _THERAPISTS = [
-    ("Maya", "Okafor", "LMT", "MA-60121", "1558473920"),
-    ("Daniel", "Reyes", "LMT", "MA-60877", "1669584031"),
+    ("Maya", "Okafor", "LMT", "MA-60121", "1558473926"),
+    ("Daniel", "Reyes", "LMT", "MA-60877", "1669584033"),
     ("Priya", "Shah", "LMT, CNMT", "MA-61304", None),
 ]
 _ROOMS = ["Willow Room", "Cedar Room"]
@@ -91,7 +91,7 @@ async def seed_demo(session: AsyncSession, password: str | None = None) -> DemoC
             phone="+1 718 555 0142",
             email="hello@demo.test",
             ein="12-3456789",
-            npi="1881234567",
+            npi="1881234565",
         )
     scope_session(session, practice.id)
     await _seed_catalogue(session)

@@ -193,20 +193,29 @@ async def get_user_for_session(session: AsyncSession, user_id: uuid.UUID) -> Sta
     return user
 
 
-async def list_services(session: AsyncSession, *, public: bool) -> list[Service]:
-    query = select(Service).where(Service.is_active.is_(True)).order_by(Service.name)
+async def list_services(session: AsyncSession, *, public: bool, include_inactive: bool = False) -> list[Service]:
+    query = select(Service).order_by(Service.name)
+    if public or not include_inactive:
+        query = query.where(Service.is_active.is_(True))
     if public:
         query = query.where(Service.bookable_online.is_(True))
     return list(await session.scalars(query))
 
 
-async def list_therapists(session: AsyncSession) -> list[tuple[Therapist, list[uuid.UUID]]]:
-    therapists = list(
-        await session.scalars(
-            select(Therapist).where(Therapist.is_active.is_(True)).order_by(Therapist.last_name, Therapist.first_name)
+async def list_therapists(
+    session: AsyncSession, *, include_inactive: bool = False, public: bool = False
+) -> list[tuple[Therapist, list[uuid.UUID]]]:
+    """Therapists with the ids of the services they perform (for the public: only services it can book)."""
+    query = select(Therapist).order_by(Therapist.last_name, Therapist.first_name)
+    if public or not include_inactive:
+        query = query.where(Therapist.is_active.is_(True))
+    therapists = list(await session.scalars(query))
+    link_query = select(TherapistService.therapist_id, TherapistService.service_id)
+    if public:
+        link_query = link_query.join(Service, Service.id == TherapistService.service_id).where(
+            Service.is_active.is_(True), Service.bookable_online.is_(True)
         )
-    )
-    links = await session.execute(select(TherapistService.therapist_id, TherapistService.service_id))
+    links = await session.execute(link_query)
     by_therapist: dict[uuid.UUID, list[uuid.UUID]] = {}
     for therapist_id, service_id in links:
         by_therapist.setdefault(therapist_id, []).append(service_id)
@@ -230,8 +239,11 @@ async def get_service(session: AsyncSession, service_id: uuid.UUID) -> Service:
     return service
 
 
-async def list_rooms(session: AsyncSession) -> list[Room]:
-    return list(await session.scalars(select(Room).where(Room.is_active.is_(True)).order_by(Room.name)))
+async def list_rooms(session: AsyncSession, *, include_inactive: bool = False) -> list[Room]:
+    query = select(Room).order_by(Room.name)
+    if not include_inactive:
+        query = query.where(Room.is_active.is_(True))
+    return list(await session.scalars(query))
 
 
 async def get_room(session: AsyncSession, room_id: uuid.UUID) -> Room:

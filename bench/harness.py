@@ -1,0 +1,55 @@
+"""Timing helpers and the result table every benchmark reports into."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Result:
+    workload: str
+    ours_ms: float
+    floor_ms: float
+    floor: str
+    target_ratio: float
+    target_ms: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_ms / self.floor_ms if self.floor_ms else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        within_ms = self.target_ms is None or self.ours_ms <= self.target_ms
+        return self.ratio <= self.target_ratio and within_ms
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self) | {"ratio": round(self.ratio, 2), "passed": self.passed}
+
+
+async def median_ms(work: Callable[[], Awaitable[object]], runs: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        await work()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await work()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def table(results: list[Result]) -> str:
+    header = f"{'workload':<58} {'ours ms':>9} {'floor ms':>9} {'ratio':>6} {'target':>14} {'':>5}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        target = f"≤{r.target_ratio:g}x" + (f", ≤{r.target_ms:g}ms" if r.target_ms else "")
+        lines.append(
+            f"{r.workload:<58} {r.ours_ms:>9.2f} {r.floor_ms:>9.2f} {r.ratio:>6.2f} {target:>14} "
+            f"{'PASS' if r.passed else 'FAIL':>5}"
+        )
+    lines.append("")
+    lines.extend(f"  floor of '{r.workload}': {r.floor}" for r in results)
+    return "\n".join(lines)

@@ -1,0 +1,728 @@
+"""Booking use cases: availability, booking, rescheduling, cancelling and the visit's status.
+
+The rules themselves (hours, buffers, notice, rooms, DST) live in the pure `availability` module;
+this module loads what they need, holds the write lock while it checks and writes, and records who
+did what. PostgreSQL's exclusion constraints are the last word on double booking; a violation here
+becomes `SlotTaken`, never a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.booking import notices
+from scheduler.booking.availability import (
+    BookingPolicy,
+    Interval,
+    RoomCalendar,
+    ServiceRule,
+    Slot,
+    SlotRejected,
+    TherapistCalendar,
+    WeeklyHours,
+    block_for,
+    check_slot,
+    find_slots,
+)
+from scheduler.booking.availability import (
+    ExtraHours as ExtraHoursRule,
+)
+from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEvent, AppointmentStatus
+from scheduler.clients import services as client_services
+from scheduler.clients.models import Client
+from scheduler.clients.services import ClientDetails
+from scheduler.db import begin_write
+from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation, SlotTaken
+from scheduler.practice.models import (
+    ExtraHours,
+    Practice,
+    Role,
+    Room,
+    Service,
+    ServiceRoom,
+    StaffUser,
+    Therapist,
+    TherapistService,
+    TimeOff,
+    WorkingHours,
+)
+from scheduler.practice.services import hash_token
+
+MAX_RANGE_DAYS = 62
+# Staff may enter a visit after the fact or far ahead, at any whole minute; the hours, time off,
+# buffers and rooms still apply.
+STAFF_POLICY = BookingPolicy(
+    min_notice=-dt.timedelta(days=3650), horizon=dt.timedelta(days=3650), granularity=dt.timedelta(minutes=1)
+)
+
+_RULE_MESSAGES = {
+    "min_notice": "That time is too soon to book online.",
+    "beyond_horizon": "That time is too far ahead to book yet.",
+    "outside_hours": "The therapist does not work at that time.",
+    "time_off": "The therapist is away at that time.",
+    "slot_taken": "That time is no longer available.",
+    "no_room": "No suitable room is free at that time.",
+    "nonexistent_local_time": "That local time does not exist (the clocks change).",
+    "off_grid": "Appointments start on the practice's booking grid.",
+}
+
+
+# check_slot's order: a later rule means the start passed every earlier one.
+_RULE_ORDER = [
+    "nonexistent_local_time",
+    "min_notice",
+    "beyond_horizon",
+    "outside_hours",
+    "off_grid",
+    "time_off",
+    "slot_taken",
+    "no_room",
+]
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # staff | client | system
+    user_id: uuid.UUID | None = None
+
+    @classmethod
+    def staff(cls, user_id: uuid.UUID) -> Actor:
+        return cls("staff", user_id)
+
+
+CLIENT = Actor("client")
+
+
+def practice_policy(practice: Practice) -> BookingPolicy:
+    return BookingPolicy(
+        min_notice=dt.timedelta(minutes=practice.min_notice_minutes),
+        horizon=dt.timedelta(days=practice.horizon_days),
+        granularity=dt.timedelta(minutes=practice.slot_granularity_minutes),
+    )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def service_rule(session: AsyncSession, service: Service) -> ServiceRule:
+    room_ids = frozenset(await session.scalars(select(ServiceRoom.room_id).where(ServiceRoom.service_id == service.id)))
+    return ServiceRule(
+        duration=dt.timedelta(minutes=service.duration_minutes),
+        buffer_before=dt.timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=dt.timedelta(minutes=service.buffer_after_minutes),
+        room_ids=room_ids or None,
+    )
+
+
+async def get_service(session: AsyncSession, service_id: uuid.UUID, *, online: bool) -> Service:
+    service = await session.scalar(select(Service).where(Service.id == service_id, Service.is_active.is_(True)))
+    if service is None or (online and not service.bookable_online):
+        raise NotFound("No such service.", field="service_id")
+    return service
+
+
+async def therapists_for(session: AsyncSession, service: Service, therapist_id: uuid.UUID | None) -> list[Therapist]:
+    stmt = (
+        select(Therapist)
+        .join(TherapistService, TherapistService.therapist_id == Therapist.id)
+        .where(TherapistService.service_id == service.id, Therapist.is_active.is_(True))
+        .order_by(Therapist.last_name, Therapist.first_name)
+    )
+    if therapist_id is not None:
+        therapist = await session.scalar(
+            select(Therapist).where(Therapist.id == therapist_id, Therapist.is_active.is_(True))
+        )
+        if therapist is None:
+            raise NotFound("No such therapist.", field="therapist_id")
+        stmt = stmt.where(Therapist.id == therapist_id)
+        performs = list(await session.scalars(stmt))
+        if not performs:
+            raise RuleViolation(
+                f"{therapist.display_name} does not perform {service.name}.",
+                rule="service_not_performed",
+                field="therapist_id",
+            )
+        return performs
+    return list(await session.scalars(stmt))
+
+
+async def _busy_blocks(
+    session: AsyncSession,
+    therapist_ids: Sequence[uuid.UUID],
+    room_ids: Sequence[uuid.UUID],
+    window: Interval,
+    exclude: uuid.UUID | None,
+) -> tuple[dict[uuid.UUID, list[Interval]], dict[uuid.UUID, list[Interval]]]:
+    """Live appointment blocks over `window`, per therapist and per room, read in one query."""
+    by_therapist: dict[uuid.UUID, list[Interval]] = {i: [] for i in therapist_ids}
+    by_room: dict[uuid.UUID, list[Interval]] = {i: [] for i in room_ids}
+    if not therapist_ids and not room_ids:
+        return by_therapist, by_room
+    stmt = select(Appointment.therapist_id, Appointment.room_id, Appointment.block_start, Appointment.block_end).where(
+        or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
+        Appointment.status.in_(LIVE_STATUSES),
+        Appointment.block_start < window.end,
+        Appointment.block_end > window.start,
+    )
+    if exclude is not None:
+        stmt = stmt.where(Appointment.id != exclude)
+    for therapist_id, room_id, start, end in await session.execute(stmt):
+        block = Interval(start, end)
+        if therapist_id in by_therapist:
+            by_therapist[therapist_id].append(block)
+        if room_id in by_room:
+            by_room[room_id].append(block)
+    return by_therapist, by_room
+
+
+async def load_calendars(
+    session: AsyncSession,
+    practice: Practice,
+    therapists: Sequence[Therapist],
+    rule: ServiceRule,
+    window: Interval,
+    exclude: uuid.UUID | None = None,
+) -> tuple[list[TherapistCalendar], list[RoomCalendar]]:
+    """Everything the availability rules need about these therapists and the rooms, over `window`."""
+    ids = [t.id for t in therapists]
+    zone = ZoneInfo(practice.timezone)
+    weekly: dict[uuid.UUID, list[WeeklyHours]] = {i: [] for i in ids}
+    extra: dict[uuid.UUID, list[ExtraHoursRule]] = {i: [] for i in ids}
+    off: dict[uuid.UUID, list[Interval]] = {i: [] for i in ids}
+    if ids:
+        for hours in await session.scalars(select(WorkingHours).where(WorkingHours.therapist_id.in_(ids))):
+            weekly[hours.therapist_id].append(WeeklyHours(hours.weekday, hours.start_time, hours.end_time))
+        first_day = window.start.astimezone(zone).date() - dt.timedelta(days=1)
+        last_day = window.end.astimezone(zone).date() + dt.timedelta(days=1)
+        for more in await session.scalars(
+            select(ExtraHours).where(
+                ExtraHours.therapist_id.in_(ids), ExtraHours.day >= first_day, ExtraHours.day <= last_day
+            )
+        ):
+            extra[more.therapist_id].append(ExtraHoursRule(more.day, more.start_time, more.end_time))
+        for away in await session.scalars(
+            select(TimeOff).where(
+                TimeOff.therapist_id.in_(ids), TimeOff.start_at < window.end, TimeOff.end_at > window.start
+            )
+        ):
+            off[away.therapist_id].append(Interval(away.start_at, away.end_at))
+    room_stmt = select(Room.id).where(Room.is_active.is_(True)).order_by(Room.id)
+    if rule.room_ids is not None:
+        room_stmt = room_stmt.where(Room.id.in_(rule.room_ids))
+    room_ids = list(await session.scalars(room_stmt))
+    busy, room_busy = await _busy_blocks(session, ids, room_ids, window, exclude)
+    calendars = [
+        TherapistCalendar(therapist_id=i, weekly=weekly[i], extra=extra[i], time_off=off[i], busy=busy.get(i, []))
+        for i in ids
+    ]
+    rooms = [RoomCalendar(room_id=r, busy=room_busy.get(r, [])) for r in room_ids]
+    return calendars, rooms
+
+
+def _local_day_window(zone: ZoneInfo, date_from: dt.date, date_to: dt.date) -> Interval:
+    start = dt.datetime.combine(date_from, dt.time(0), zone) - dt.timedelta(days=1)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0), zone) + dt.timedelta(days=1)
+    return Interval(start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+
+
+def validate_range(date_from: dt.date, date_to: dt.date) -> None:
+    if date_to < date_from:
+        raise InvalidInput("date_to must not be before date_from.", field="date_to")
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise InvalidInput(f"Ask for at most {MAX_RANGE_DAYS} days at a time.", field="date_to")
+
+
+async def availability(
+    session: AsyncSession,
+    practice: Practice,
+    *,
+    service_id: uuid.UUID,
+    date_from: dt.date,
+    date_to: dt.date,
+    therapist_id: uuid.UUID | None = None,
+    online: bool = True,
+    now: dt.datetime | None = None,
+    moving: uuid.UUID | None = None,
+) -> list[Slot]:
+    """Free starts over local dates [date_from, date_to]. `moving` names an appointment being moved:
+    its own time counts as free, so a 10:00 visit can move to 10:30 (but is not offered 10:00 again)."""
+    validate_range(date_from, date_to)
+    service = await get_service(session, service_id, online=online)
+    therapists = await therapists_for(session, service, therapist_id)
+    rule = await service_rule(session, service)
+    zone = ZoneInfo(practice.timezone)
+    calendars, rooms = await load_calendars(
+        session, practice, therapists, rule, _local_day_window(zone, date_from, date_to), exclude=moving
+    )
+    slots = find_slots(
+        zone=zone,
+        date_from=date_from,
+        date_to=date_to,
+        service=rule,
+        therapists=calendars,
+        rooms=rooms,
+        policy=practice_policy(practice) if online else STAFF_POLICY,
+        now=now or utcnow(),
+    )
+    if moving is not None:
+        # The time the visit already has is no place to move it to.
+        current = await get_appointment(session, moving)
+        slots = [s for s in slots if not (s.start == current.start_at and s.therapist_id == current.therapist_id)]
+    return slots
+
+
+def _require_aware(start: dt.datetime, field: str = "start") -> dt.datetime:
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise InvalidInput("Give the time with its UTC offset, e.g. 2027-03-02T09:00:00-05:00.", field=field)
+    if start.second or start.microsecond:
+        raise InvalidInput("Appointments start on a whole minute.", field=field)
+    return start.astimezone(dt.UTC)
+
+
+def _reject(exc: SlotRejected, start: dt.datetime, end: dt.datetime) -> Exception:
+    if exc.rule == "slot_taken":
+        return SlotTaken(_RULE_MESSAGES["slot_taken"], field="start", start=start.isoformat(), end=end.isoformat())
+    if exc.rule == "no_room":
+        return SlotTaken(
+            _RULE_MESSAGES["no_room"], field="start", start=start.isoformat(), end=end.isoformat(), reason="no_room"
+        )
+    return RuleViolation(_RULE_MESSAGES.get(exc.rule, exc.detail), rule=exc.rule, field="start")
+
+
+async def _place(
+    session: AsyncSession,
+    practice: Practice,
+    service: Service,
+    therapists: Sequence[Therapist],
+    start: dt.datetime,
+    policy: BookingPolicy,
+    now: dt.datetime,
+    exclude: uuid.UUID | None = None,
+) -> tuple[Therapist, uuid.UUID | None, ServiceRule]:
+    """Pick the first therapist (of those given) and a room that can take this start, or say why not."""
+    rule = await service_rule(session, service)
+    block = block_for(start, rule)
+    window = Interval(block.start - dt.timedelta(days=1), block.end + dt.timedelta(days=1))
+    calendars, rooms = await load_calendars(session, practice, therapists, rule, window, exclude)
+    zone = ZoneInfo(practice.timezone)
+    closest: SlotRejected | None = None
+    for therapist, calendar in zip(therapists, calendars, strict=True):
+        try:
+            room_id = check_slot(
+                zone=zone, start=start, service=rule, therapist=calendar, rooms=rooms, policy=policy, now=now
+            )
+        except SlotRejected as exc:
+            # With "any therapist", report the refusal of whoever came closest: "no room free" says
+            # more than "this one therapist is busy".
+            if closest is None or _RULE_ORDER.index(exc.rule) > _RULE_ORDER.index(closest.rule):
+                closest = exc
+            continue
+        return therapist, room_id, rule
+    end = start + rule.duration
+    if closest is None:
+        raise RuleViolation("Nobody performs this service.", rule="service_not_performed", field="therapist_id")
+    raise _reject(closest, start.astimezone(zone), end.astimezone(zone))
+
+
+def _is_double_booking(exc: IntegrityError) -> bool:
+    text = str(exc.orig)
+    return "no_double_booking" in text or getattr(exc.orig, "sqlstate", None) == "23P01"
+
+
+async def _insert_or_slot_taken(session: AsyncSession, appointment: Appointment, zone: ZoneInfo) -> None:
+    try:
+        async with session.begin_nested():
+            session.add(appointment)
+    except IntegrityError as exc:
+        if not _is_double_booking(exc):
+            raise
+        raise SlotTaken(
+            _RULE_MESSAGES["slot_taken"],
+            field="start",
+            start=appointment.start_at.astimezone(zone).isoformat(),
+            end=appointment.end_at.astimezone(zone).isoformat(),
+        ) from None
+
+
+def _record(session: AsyncSession, appointment: Appointment, actor: Actor, action: str, **detail: Any) -> None:
+    session.add(
+        AppointmentEvent(
+            appointment_id=appointment.id,
+            actor=actor.kind,
+            actor_user_id=actor.user_id,
+            action=action,
+            detail=detail,
+        )
+    )
+
+
+@dataclass
+class Booked:
+    appointment: Appointment
+    manage_token: str
+
+
+async def book_online(
+    session: AsyncSession,
+    practice: Practice,
+    *,
+    service_id: uuid.UUID,
+    therapist_id: uuid.UUID | None,
+    start: dt.datetime,
+    client: ClientDetails,
+    now: dt.datetime | None = None,
+    base_url: str | None = None,
+) -> Booked:
+    """A client books from the public pages: the practice's policy applies; the client is matched by e-mail."""
+    start = _require_aware(start)
+    await begin_write(session)
+    known = await client_services.match_or_create(session, client)
+    booked = await _book(
+        session,
+        practice,
+        service_id=service_id,
+        therapist_id=therapist_id,
+        start=start,
+        client=known,
+        actor=CLIENT,
+        online=True,
+        now=now,
+    )
+    await notices.booking_confirmed(session, practice, booked.appointment, booked.manage_token, base_url=base_url)
+    return booked
+
+
+async def book_by_staff(
+    session: AsyncSession,
+    practice: Practice,
+    *,
+    client_id: uuid.UUID,
+    service_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    start: dt.datetime,
+    actor: Actor,
+    room_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> Booked:
+    """The desk books (or back-enters a visit that already happened): hours and conflicts still apply."""
+    start = _require_aware(start)
+    await begin_write(session)
+    client = await client_services.get_client(session, client_id)
+    return await _book(
+        session,
+        practice,
+        service_id=service_id,
+        therapist_id=therapist_id,
+        start=start,
+        client=client,
+        actor=actor,
+        online=False,
+        room_id=room_id,
+        now=now,
+    )
+
+
+async def _book(
+    session: AsyncSession,
+    practice: Practice,
+    *,
+    service_id: uuid.UUID,
+    therapist_id: uuid.UUID | None,
+    start: dt.datetime,
+    client: Client,
+    actor: Actor,
+    online: bool,
+    room_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> Booked:
+    now = now or utcnow()
+    service = await get_service(session, service_id, online=online)
+    therapists = await therapists_for(session, service, therapist_id)
+    if room_id is not None:
+        room = await session.scalar(select(Room).where(Room.id == room_id, Room.is_active.is_(True)))
+        if room is None:
+            raise NotFound("No such room.", field="room_id")
+    policy = practice_policy(practice) if online else STAFF_POLICY
+    therapist, chosen_room, rule = await _place(session, practice, service, therapists, start, policy, now)
+    if room_id is not None and room_id != chosen_room:
+        chosen_room = await _require_room(session, practice, therapist, start, rule, room_id, now)
+    token = secrets.token_urlsafe(24)
+    block = block_for(start, rule)
+    appointment = Appointment(
+        client_id=client.id,
+        therapist_id=therapist.id,
+        service_id=service.id,
+        room_id=chosen_room,
+        start_at=start,
+        end_at=start + rule.duration,
+        block_start=block.start,
+        block_end=block.end,
+        status=AppointmentStatus.BOOKED,
+        source="online" if online else "staff",
+        manage_token_hash=hash_token(token),
+    )
+    await _insert_or_slot_taken(session, appointment, ZoneInfo(practice.timezone))
+    detail: dict[str, Any] = {"start": start.isoformat(), "therapist_id": str(therapist.id)}
+    if start < now:
+        detail["back_entered"] = True
+    _record(session, appointment, actor, "booked", **detail)
+    await session.flush()
+    return Booked(appointment, token)
+
+
+async def _require_room(
+    session: AsyncSession,
+    practice: Practice,
+    therapist: Therapist,
+    start: dt.datetime,
+    rule: ServiceRule,
+    room_id: uuid.UUID,
+    now: dt.datetime,
+) -> uuid.UUID:
+    """Staff asked for a specific room: it must be able to host the service and be free."""
+    if rule.room_ids is not None and room_id not in rule.room_ids:
+        raise RuleViolation("That room cannot host this service.", rule="room_unsuitable", field="room_id")
+    calendars, rooms = await load_calendars(
+        session,
+        practice,
+        [therapist],
+        ServiceRule(rule.duration, rule.buffer_before, rule.buffer_after, frozenset({room_id})),
+        Interval(start - dt.timedelta(days=1), start + dt.timedelta(days=1)),
+    )
+    try:
+        chosen = check_slot(
+            zone=ZoneInfo(practice.timezone),
+            start=start,
+            service=ServiceRule(rule.duration, rule.buffer_before, rule.buffer_after, frozenset({room_id})),
+            therapist=calendars[0],
+            rooms=rooms,
+            policy=STAFF_POLICY,
+            now=now,
+        )
+    except SlotRejected as exc:
+        raise _reject(exc, start, start + rule.duration) from None
+    return chosen or room_id
+
+
+async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await session.scalar(select(Appointment).where(Appointment.id == appointment_id))
+    if appointment is None:
+        raise NotFound("No such appointment.", field="appointment_id")
+    return appointment
+
+
+async def get_by_manage_token(session: AsyncSession, token: str) -> Appointment:
+    appointment = await session.scalar(select(Appointment).where(Appointment.manage_token_hash == hash_token(token)))
+    if appointment is None:
+        raise NotFound("This link is not valid.")
+    return appointment
+
+
+async def list_appointments(
+    session: AsyncSession,
+    practice: Practice,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    therapist_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+) -> list[Appointment]:
+    validate_range(date_from, date_to)
+    zone = ZoneInfo(practice.timezone)
+    start = dt.datetime.combine(date_from, dt.time(0), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.UTC)
+    stmt = (
+        select(Appointment)
+        .where(and_(Appointment.start_at >= start, Appointment.start_at < end))
+        .order_by(Appointment.start_at, Appointment.therapist_id)
+    )
+    if therapist_id is not None:
+        stmt = stmt.where(Appointment.therapist_id == therapist_id)
+    if client_id is not None:
+        stmt = stmt.where(Appointment.client_id == client_id)
+    return list(await session.scalars(stmt))
+
+
+def in_cancellation_window(practice: Practice, appointment: Appointment, now: dt.datetime) -> bool:
+    """True when the visit is too close for the client to cancel or move it themselves."""
+    return appointment.start_at - now < dt.timedelta(hours=practice.cancellation_window_hours)
+
+
+async def reschedule(
+    session: AsyncSession,
+    practice: Practice,
+    appointment: Appointment,
+    *,
+    start: dt.datetime,
+    actor: Actor,
+    therapist_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+    base_url: str | None = None,
+) -> Appointment:
+    start = _require_aware(start)
+    now = now or utcnow()
+    await begin_write(session)
+    await session.refresh(appointment)
+    if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
+        raise InvalidTransition(
+            f"A {appointment.status.value.replace('_', ' ')} appointment cannot be moved.",
+            status=appointment.status.value,
+        )
+    online = actor.kind == "client"
+    if online and in_cancellation_window(practice, appointment, now):
+        raise RuleViolation(
+            f"Visits can be moved online up to {practice.cancellation_window_hours} hours before they start. "
+            f"Please call {practice.phone or 'the practice'}.",
+            rule="inside_cancellation_window",
+        )
+    service = await get_service(session, appointment.service_id, online=False)
+    therapists = await therapists_for(session, service, therapist_id or appointment.therapist_id)
+    policy = practice_policy(practice) if online else STAFF_POLICY
+    therapist, room_id, rule = await _place(
+        session, practice, service, therapists, start, policy, now, exclude=appointment.id
+    )
+    previous = {"start": appointment.start_at.isoformat(), "therapist_id": str(appointment.therapist_id)}
+    block = block_for(start, rule)
+    try:
+        async with session.begin_nested():
+            appointment.therapist_id = therapist.id
+            appointment.room_id = room_id
+            appointment.start_at = start
+            appointment.end_at = start + rule.duration
+            appointment.block_start = block.start
+            appointment.block_end = block.end
+    except IntegrityError as exc:
+        if not _is_double_booking(exc):
+            raise
+        zone = ZoneInfo(practice.timezone)
+        raise SlotTaken(
+            _RULE_MESSAGES["slot_taken"],
+            field="start",
+            start=start.astimezone(zone).isoformat(),
+            end=(start + rule.duration).astimezone(zone).isoformat(),
+        ) from None
+    _record(session, appointment, actor, "rescheduled", previous=previous, start=start.isoformat())
+    await session.flush()
+    previous_start = dt.datetime.fromisoformat(previous["start"])
+    await notices.visit_rescheduled(session, practice, appointment, previous_start=previous_start, base_url=base_url)
+    return appointment
+
+
+async def cancel(
+    session: AsyncSession,
+    practice: Practice,
+    appointment: Appointment,
+    *,
+    reason: str,
+    actor: Actor,
+    now: dt.datetime | None = None,
+    base_url: str | None = None,
+) -> Appointment:
+    now = now or utcnow()
+    if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
+        raise InvalidTransition(
+            f"A {appointment.status.value.replace('_', ' ')} appointment cannot be cancelled.",
+            status=appointment.status.value,
+        )
+    late = in_cancellation_window(practice, appointment, now)
+    if actor.kind == "client" and late:
+        raise RuleViolation(
+            f"Visits can be cancelled online up to {practice.cancellation_window_hours} hours before they "
+            f"start. Please call {practice.phone or 'the practice'}.",
+            rule="inside_cancellation_window",
+        )
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancel_reason = reason.strip()[:500]
+    appointment.cancelled_late = late
+    appointment.cancelled_at = now
+    _record(session, appointment, actor, "cancelled", reason=appointment.cancel_reason, late=late)
+    await session.flush()
+    await notices.visit_cancelled(session, practice, appointment, base_url=base_url)
+    return appointment
+
+
+_TRANSITIONS: dict[str, tuple[set[AppointmentStatus], AppointmentStatus]] = {
+    "arrive": ({AppointmentStatus.BOOKED}, AppointmentStatus.ARRIVED),
+    "complete": ({AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED}, AppointmentStatus.COMPLETED),
+    "no_show": ({AppointmentStatus.BOOKED}, AppointmentStatus.NO_SHOW),
+}
+
+
+async def transition(
+    session: AsyncSession, appointment: Appointment, action: str, actor: Actor, now: dt.datetime | None = None
+) -> Appointment:
+    """Mark a visit arrived, completed or a no-show; an impossible step is a 409, not a silent change."""
+    allowed, target = _TRANSITIONS[action]
+    if appointment.status == target:
+        return appointment  # repeating the same click changes nothing
+    if appointment.status not in allowed:
+        raise InvalidTransition(
+            f"A {appointment.status.value.replace('_', ' ')} appointment cannot be marked "
+            f"{target.value.replace('_', ' ')}.",
+            status=appointment.status.value,
+        )
+    now = now or utcnow()
+    if action == "no_show" and appointment.start_at > now:
+        raise RuleViolation("A visit that has not started cannot be a no-show.", rule="not_started_yet")
+    previous = appointment.status
+    appointment.status = target
+    _record(session, appointment, actor, target.value, previous=previous.value)
+    await session.flush()
+    return appointment
+
+
+async def events_for(session: AsyncSession, appointment: Appointment) -> list[AppointmentEvent]:
+    return list(
+        await session.scalars(
+            select(AppointmentEvent)
+            .where(AppointmentEvent.appointment_id == appointment.id)
+            .order_by(AppointmentEvent.created_at)
+        )
+    )
+
+
+def _own_therapist(staff: StaffUser) -> uuid.UUID | None:
+    """Therapists see only their own schedule; owners and the desk see everyone's."""
+    if staff.role is Role.THERAPIST:
+        # A therapist account not linked to a therapist sees nothing rather than everything.
+        return staff.therapist_id or uuid.UUID(int=0)
+    return None
+
+
+async def get_for_staff(session: AsyncSession, staff: StaffUser, appointment_id: uuid.UUID) -> Appointment:
+    appointment = await get_appointment(session, appointment_id)
+    own = _own_therapist(staff)
+    if own is not None and appointment.therapist_id != own:
+        raise NotFound("No such appointment.", field="appointment_id")
+    return appointment
+
+
+async def list_for_staff(
+    session: AsyncSession,
+    practice: Practice,
+    staff: StaffUser,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    therapist_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+) -> list[Appointment]:
+    own = _own_therapist(staff)
+    if own is not None:
+        if therapist_id is not None and therapist_id != own:
+            return []
+        therapist_id = own
+    return await list_appointments(
+        session, practice, date_from=date_from, date_to=date_to, therapist_id=therapist_id, client_id=client_id
+    )

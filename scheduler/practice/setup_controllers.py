@@ -1,0 +1,293 @@
+"""HTTP for practice set-up: therapists (with hours, time off, extra hours), rooms, services and the booking policy.
+
+Every staff member reads; only owners write (the handler-level `staff` dependency overrides the
+controller's). Handlers parse, call `scheduler.practice.setup`, and shape the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.di import Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from scheduler.auth import api_staff
+from scheduler.deps import CurrentStaff, DbSession
+from scheduler.practice import rules, services, setup
+from scheduler.practice.controllers import room_out, service_detail, therapist_detail
+from scheduler.practice.models import ExtraHours, Practice, Role, TimeOff
+from scheduler.practice.schemas import (
+    ExtraHoursCreate,
+    ExtraHoursList,
+    ExtraHoursOut,
+    PolicyOut,
+    PolicyUpdate,
+    RoomCreate,
+    RoomList,
+    RoomOut,
+    RoomUpdate,
+    ServiceCreate,
+    ServiceDetail,
+    ServiceDetailList,
+    ServiceUpdate,
+    TherapistCreate,
+    TherapistDetail,
+    TherapistDetailList,
+    TherapistUpdate,
+    TimeOffCreate,
+    TimeOffList,
+    TimeOffOut,
+    WeeklyHours,
+    WeeklyHoursList,
+)
+from scheduler.validation import parse_uuid
+
+
+def owner_only() -> dict[str, Any]:
+    return {"staff": Provide(api_staff(Role.OWNER))}
+
+
+def week_out(week: list[rules.WeeklyInterval]) -> WeeklyHoursList:
+    return WeeklyHoursList(
+        items=[
+            WeeklyHours(weekday=i.weekday, start=rules.format_time(i.start), end=rules.format_time(i.end)) for i in week
+        ]
+    )
+
+
+def time_off_out(row: TimeOff) -> TimeOffOut:
+    return TimeOffOut(
+        id=str(row.id), therapist_id=str(row.therapist_id), start=row.start_at, end=row.end_at, reason=row.reason
+    )
+
+
+def extra_hours_out(row: ExtraHours) -> ExtraHoursOut:
+    return ExtraHoursOut(
+        id=str(row.id),
+        therapist_id=str(row.therapist_id),
+        day=row.day,
+        start=rules.format_time(row.start_time),
+        end=rules.format_time(row.end_time),
+    )
+
+
+def policy_out(practice: Practice) -> PolicyOut:
+    return PolicyOut(
+        min_notice_minutes=practice.min_notice_minutes,
+        horizon_days=practice.horizon_days,
+        slot_granularity_minutes=practice.slot_granularity_minutes,
+        cancellation_window_hours=practice.cancellation_window_hours,
+    )
+
+
+class TherapistController(Controller):
+    """Therapists, the services they perform, their regular week, time off and one-off extra hours."""
+
+    path = "/api/v1/therapists"
+    tags = ["practice set-up"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/", operation_id="listTherapists", summary="Active therapists (add ?include_inactive=true for all)")
+    async def list_therapists(
+        self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
+    ) -> TherapistDetailList:
+        rows = await services.list_therapists(db_session, include_inactive=include_inactive)
+        return TherapistDetailList(items=[therapist_detail(t, ids) for t, ids in rows])
+
+    @get("/{therapist_id:str}", operation_id="getTherapist")
+    async def get_therapist(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> TherapistDetail:
+        therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
+        return therapist_detail(therapist, ids)
+
+    @post("/", operation_id="createTherapist", dependencies=owner_only())
+    async def create_therapist(
+        self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[TherapistCreate]
+    ) -> TherapistDetail:
+        therapist, ids = await setup.create_therapist(db_session, data)
+        return therapist_detail(therapist, ids)
+
+    @patch("/{therapist_id:str}", operation_id="updateTherapist", dependencies=owner_only())
+    async def update_therapist(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TherapistUpdate]
+    ) -> TherapistDetail:
+        therapist, ids = await setup.update_therapist(db_session, parse_uuid(therapist_id, "therapist_id"), data)
+        return therapist_detail(therapist, ids)
+
+    @delete(
+        "/{therapist_id:str}",
+        operation_id="deactivateTherapist",
+        summary="Deactivate (past visits keep pointing at the therapist)",
+        dependencies=owner_only(),
+        status_code=204,
+    )
+    async def deactivate_therapist(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> None:
+        await setup.deactivate_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
+
+    @get("/{therapist_id:str}/hours", operation_id="getWeeklyHours", summary="Regular weekly hours (local time)")
+    async def get_hours(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> WeeklyHoursList:
+        return week_out(await setup.get_weekly_hours(db_session, parse_uuid(therapist_id, "therapist_id")))
+
+    @put(
+        "/{therapist_id:str}/hours",
+        operation_id="replaceWeeklyHours",
+        summary="Replace the whole regular week",
+        dependencies=owner_only(),
+    )
+    async def replace_hours(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[WeeklyHoursList]
+    ) -> WeeklyHoursList:
+        week = await setup.replace_weekly_hours(db_session, parse_uuid(therapist_id, "therapist_id"), data.items)
+        return week_out(week)
+
+    @get("/{therapist_id:str}/time-off", operation_id="listTimeOff")
+    async def list_time_off(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> TimeOffList:
+        rows = await setup.list_time_off(db_session, parse_uuid(therapist_id, "therapist_id"))
+        return TimeOffList(items=[time_off_out(r) for r in rows])
+
+    @post("/{therapist_id:str}/time-off", operation_id="addTimeOff", dependencies=owner_only())
+    async def add_time_off(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TimeOffCreate]
+    ) -> TimeOffOut:
+        return time_off_out(await setup.add_time_off(db_session, parse_uuid(therapist_id, "therapist_id"), data))
+
+    @delete(
+        "/{therapist_id:str}/time-off/{time_off_id:str}",
+        operation_id="removeTimeOff",
+        dependencies=owner_only(),
+        status_code=204,
+    )
+    async def remove_time_off(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], time_off_id: FromPath[str]
+    ) -> None:
+        await setup.remove_time_off(
+            db_session, parse_uuid(therapist_id, "therapist_id"), parse_uuid(time_off_id, "time_off_id")
+        )
+
+    @get("/{therapist_id:str}/extra-hours", operation_id="listExtraHours")
+    async def list_extra_hours(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+    ) -> ExtraHoursList:
+        rows = await setup.list_extra_hours(db_session, parse_uuid(therapist_id, "therapist_id"))
+        return ExtraHoursList(items=[extra_hours_out(r) for r in rows])
+
+    @post("/{therapist_id:str}/extra-hours", operation_id="addExtraHours", dependencies=owner_only())
+    async def add_extra_hours(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[ExtraHoursCreate]
+    ) -> ExtraHoursOut:
+        return extra_hours_out(await setup.add_extra_hours(db_session, parse_uuid(therapist_id, "therapist_id"), data))
+
+    @delete(
+        "/{therapist_id:str}/extra-hours/{extra_id:str}",
+        operation_id="removeExtraHours",
+        dependencies=owner_only(),
+        status_code=204,
+    )
+    async def remove_extra_hours(
+        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], extra_id: FromPath[str]
+    ) -> None:
+        await setup.remove_extra_hours(
+            db_session, parse_uuid(therapist_id, "therapist_id"), parse_uuid(extra_id, "extra_id")
+        )
+
+
+class RoomController(Controller):
+    """Treatment rooms."""
+
+    path = "/api/v1/rooms"
+    tags = ["practice set-up"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/", operation_id="listRooms", summary="Active rooms (add ?include_inactive=true for all)")
+    async def list_rooms(
+        self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
+    ) -> RoomList:
+        return RoomList(
+            items=[room_out(r) for r in await services.list_rooms(db_session, include_inactive=include_inactive)]
+        )
+
+    @get("/{room_id:str}", operation_id="getRoom")
+    async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> RoomOut:
+        return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
+
+    @post("/", operation_id="createRoom", dependencies=owner_only())
+    async def create_room(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[RoomCreate]) -> RoomOut:
+        return room_out(await setup.create_room(db_session, data))
+
+    @patch("/{room_id:str}", operation_id="updateRoom", dependencies=owner_only())
+    async def update_room(
+        self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str], data: JSONBody[RoomUpdate]
+    ) -> RoomOut:
+        return room_out(await setup.update_room(db_session, parse_uuid(room_id, "room_id"), data))
+
+    @delete("/{room_id:str}", operation_id="deactivateRoom", dependencies=owner_only(), status_code=204)
+    async def deactivate_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> None:
+        await setup.deactivate_room(db_session, parse_uuid(room_id, "room_id"))
+
+
+class ServiceController(Controller):
+    """Services: duration, price, CPT code, FSA eligibility, buffers, rooms that can host them."""
+
+    path = "/api/v1/services"
+    tags = ["practice set-up"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/", operation_id="listServices", summary="Active services (add ?include_inactive=true for all)")
+    async def list_services(
+        self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
+    ) -> ServiceDetailList:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        rows = await setup.list_services(db_session, include_inactive=include_inactive)
+        return ServiceDetailList(items=[service_detail(s, rooms, practice.currency) for s, rooms in rows])
+
+    @get("/{service_id:str}", operation_id="getService")
+    async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> ServiceDetail:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        service, rooms = await setup.get_service(db_session, parse_uuid(service_id, "service_id"))
+        return service_detail(service, rooms, practice.currency)
+
+    @post("/", operation_id="createService", dependencies=owner_only())
+    async def create_service(
+        self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[ServiceCreate]
+    ) -> ServiceDetail:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        service, rooms = await setup.create_service(db_session, data)
+        return service_detail(service, rooms, practice.currency)
+
+    @patch("/{service_id:str}", operation_id="updateService", dependencies=owner_only())
+    async def update_service(
+        self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str], data: JSONBody[ServiceUpdate]
+    ) -> ServiceDetail:
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        service, rooms = await setup.update_service(db_session, parse_uuid(service_id, "service_id"), data)
+        return service_detail(service, rooms, practice.currency)
+
+    @delete("/{service_id:str}", operation_id="deactivateService", dependencies=owner_only(), status_code=204)
+    async def deactivate_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> None:
+        await setup.deactivate_service(db_session, parse_uuid(service_id, "service_id"))
+
+
+class PolicyController(Controller):
+    """Booking policy: minimum notice, horizon, slot grid and the window for self-service cancel/reschedule."""
+
+    path = "/api/v1/practice/policy"
+    tags = ["practice set-up"]
+    dependencies = {"staff": Provide(api_staff())}
+
+    @get("/", operation_id="getBookingPolicy")
+    async def get_policy(self, db_session: DbSession, staff: CurrentStaff) -> PolicyOut:
+        return policy_out(await db_session.get_one(Practice, staff.practice_id))
+
+    @patch("/", operation_id="updateBookingPolicy", dependencies=owner_only())
+    async def update_policy(
+        self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[PolicyUpdate]
+    ) -> PolicyOut:
+        return policy_out(await setup.update_policy(db_session, staff.practice_id, data))
