@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
-from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
 from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -47,6 +46,7 @@ from scheduler.web.booking_pages import BookingPagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
 from scheduler.web.schedule import SchedulePagesController
+from scheduler.web.session import RotatingSessionBackend
 from scheduler.web.setup import SetupPagesController
 from scheduler.web.staff import StaffPagesController
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PORTAL_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=PORTAL_STORE),
         }
     )
-    session_backend = SQLAlchemyAsyncSessionBackend(
+    session_backend = RotatingSessionBackend(
         config=ServerSideSessionConfig(
             key=SESSION_COOKIE,
             max_age=settings.session_max_age_seconds,

@@ -234,7 +234,7 @@ class AppointmentController(Controller):
             therapist_id=parse_uuid_field(data.therapist_id, "therapist_id"),
             start=data.start,
             room_id=parse_uuid_field(data.room_id, "room_id") if data.room_id else None,
-            actor=services.Actor.staff(staff.id),
+            actor=services.Actor.for_staff(staff),
         )
         return appointment_out(booked.appointment, ZoneInfo(practice.timezone))
 
@@ -267,7 +267,7 @@ class AppointmentController(Controller):
         self, db_session: DbSession, staff: CurrentStaff, practice: Practice, appointment_id: str, action: str
     ) -> AppointmentOut:
         appointment = await services.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
-        await services.transition(db_session, appointment, action, services.Actor.staff(staff.id))
+        await services.transition(db_session, appointment, action, services.Actor.for_staff(staff))
         return appointment_out(appointment, ZoneInfo(practice.timezone))
 
     @post("/{appointment_id:str}/arrive", operation_id="markArrived", status_code=200)
@@ -304,7 +304,7 @@ class AppointmentController(Controller):
             practice,
             appointment,
             reason=data.reason,
-            actor=services.Actor.staff(staff.id),
+            actor=services.Actor.for_staff(staff),
             base_url=settings.base_url,
         )
         return appointment_out(appointment, ZoneInfo(practice.timezone))
@@ -326,7 +326,7 @@ class AppointmentController(Controller):
             appointment,
             start=data.start,
             therapist_id=parse_uuid_field(data.therapist_id, "therapist_id") if data.therapist_id else None,
-            actor=services.Actor.staff(staff.id),
+            actor=services.Actor.for_staff(staff),
             base_url=settings.base_url,
         )
         return appointment_out(appointment, ZoneInfo(practice.timezone))

@@ -42,7 +42,7 @@ from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.clients.services import ClientDetails
 from scheduler.db import begin_write
-from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation, SlotTaken
+from scheduler.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RuleViolation, SlotTaken
 from scheduler.practice.models import (
     ExtraHours,
     Practice,
@@ -94,10 +94,20 @@ _RULE_ORDER = [
 class Actor:
     kind: str  # staff | client | system
     user_id: uuid.UUID | None = None
+    # A therapist acts on their own schedule only.
+    own_therapist_id: uuid.UUID | None = None
 
     @classmethod
     def staff(cls, user_id: uuid.UUID) -> Actor:
         return cls("staff", user_id)
+
+    @classmethod
+    def for_staff(cls, staff: StaffUser) -> Actor:
+        return cls("staff", staff.id, _own_therapist(staff))
+
+    def require_therapist(self, therapist_id: uuid.UUID) -> None:
+        if self.own_therapist_id is not None and therapist_id != self.own_therapist_id:
+            raise PermissionDenied("Therapists book and move visits on their own schedule only.", field="therapist_id")
 
 
 CLIENT = Actor("client")
@@ -417,6 +427,7 @@ async def book_by_staff(
 ) -> Booked:
     """The desk books (or back-enters a visit that already happened): hours and conflicts still apply."""
     start = _require_aware(start)
+    actor.require_therapist(therapist_id)
     await begin_write(session)
     client = await client_services.get_client(session, client_id)
     return await _book(
@@ -586,6 +597,7 @@ async def reschedule(
             f"Please call {practice.phone or 'the practice'}.",
             rule="inside_cancellation_window",
         )
+    actor.require_therapist(therapist_id or appointment.therapist_id)
     service = await get_service(session, appointment.service_id, online=False)
     therapists = await therapists_for(session, service, therapist_id or appointment.therapist_id)
     policy = practice_policy(practice) if online else STAFF_POLICY

@@ -33,6 +33,7 @@ from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice
 from scheduler.practice.services import hash_token
 from scheduler.validation import parse_uuid
+from scheduler.web.session import rotate_session
 
 PORTAL_STORE = "portal"
 CLIENT_KEY = "client_id"
@@ -171,8 +172,8 @@ class PortalPagesController(Controller):
                 context={"practice": practice, "portal": _base(practice), "detail": exc.detail},
                 status_code=exc.status,
             )
-        request.set_session(
-            {**_session_data(request), CLIENT_KEY: str(client.id), CLIENT_PRACTICE_KEY: str(practice.id)}
+        rotate_session(
+            request, {**_session_data(request), CLIENT_KEY: str(client.id), CLIENT_PRACTICE_KEY: str(practice.id)}
         )
         return Redirect(path=f"{_base(practice)}/home", status_code=303)
 

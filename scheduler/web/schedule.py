@@ -157,7 +157,9 @@ class SchedulePagesController(Controller):
     ) -> Template | Redirect:
         found = await services.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
         try:
-            await services.cancel(db_session, practice, found, reason=data.reason, actor=services.Actor.staff(staff.id))
+            await services.cancel(
+                db_session, practice, found, reason=data.reason, actor=services.Actor.for_staff(staff)
+            )
         except FORM_ERRORS as exc:
             return await appointment_page(db_session, practice, staff, found, error=exc)
         return Redirect(path=f"/staff/appointments/{found.id}", status_code=303)
@@ -200,7 +202,7 @@ class SchedulePagesController(Controller):
                 found,
                 start=start,
                 therapist_id=therapist,
-                actor=services.Actor.staff(staff.id),
+                actor=services.Actor.for_staff(staff),
             )
         except FORM_ERRORS as exc:
             # The move may have been refused after the appointment was touched inside a savepoint.
@@ -256,7 +258,7 @@ class SchedulePagesController(Controller):
                 service_id=service_id,
                 therapist_id=therapist_id,
                 start=_start(data.start),
-                actor=services.Actor.staff(staff.id),
+                actor=services.Actor.for_staff(staff),
             )
         except FORM_ERRORS as exc:
             return await book_page(
@@ -309,7 +311,7 @@ async def _transition(
 ) -> Template | Redirect:
     found = await services.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
     try:
-        await services.transition(db_session, found, action, services.Actor.staff(staff.id))
+        await services.transition(db_session, found, action, services.Actor.for_staff(staff))
     except FORM_ERRORS as exc:
         return await appointment_page(db_session, practice, staff, found, error=exc)
     return Redirect(path=f"/staff/appointments/{found.id}", status_code=303)

@@ -18,6 +18,7 @@ from scheduler.deps import AppSettings, CurrentStaff, DbSession
 from scheduler.errors import NotAuthenticated
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Practice
+from scheduler.web.session import rotate_session
 
 # Per client address, on top of the per-account failure count: slows down spraying many accounts.
 LOGIN_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 30), store="rate_limit")
@@ -57,8 +58,7 @@ class StaffPagesController(Controller):
                 status_code=401,
             )
         await throttle.reset(data.email)
-        request.clear_session()
-        request.set_session({SESSION_USER_KEY: str(user.id)})
+        rotate_session(request, {SESSION_USER_KEY: str(user.id)})
         return Redirect(path="/staff", status_code=303)
 
     @post("/logout", status_code=303)

@@ -140,6 +140,29 @@ async def test_therapists_see_only_their_own_schedule(client: Client, factory: F
         headers=therapist_user.headers,
     )
     assert asked_for_other.json()["items"] == []
+    booked_for_other = await client.post(
+        "/api/v1/appointments",
+        json={
+            "client_id": client_id,
+            "service_id": demo.massage,
+            "therapist_id": demo.therapists[1]["id"],
+            "start": at(day, 15),
+        },
+        headers=therapist_user.headers,
+    )
+    assert booked_for_other.status_code == 403
+    assert booked_for_other.json()["field"] == "therapist_id"
+    own = await client.post(
+        "/api/v1/appointments",
+        json={
+            "client_id": client_id,
+            "service_id": demo.massage,
+            "therapist_id": demo.therapists[0]["id"],
+            "start": at(day, 15),
+        },
+        headers=therapist_user.headers,
+    )
+    assert own.status_code == 201
 
 
 async def test_clients_are_deduplicated_on_email_and_searchable(client: Client, factory: Factory) -> None:

@@ -206,3 +206,27 @@ async def test_logs_never_contain_passwords_or_tokens(client: Client, factory: F
     assert '"route": "/api/v1/practice"' in logged
     for secret in (PASSWORD, "a-wrong-password-123", staff.token, "cb_guessed-token-value", staff.user.email):
         assert secret not in logged
+
+
+async def test_signing_in_gives_a_new_session_id(client: Client, factory: Factory) -> None:
+    """A session id planted in the browser before sign-in must not become a signed-in session."""
+    practice = await factory.practice()
+    staff = await factory.staff(practice)
+    planted = "f" * 64
+    client.cookies.set("carebook_session", planted)
+    csrf = await _login_form(client)
+    response = await client.post(
+        "/login",
+        data={"email": staff.user.email, "password": PASSWORD, "_csrf_token": csrf},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    issued = response.cookies.get("carebook_session")
+    assert issued
+    assert issued != planted
+    client.cookies.clear()
+    with_planted = await client.get(
+        "/staff", headers={"accept": "text/html", "cookie": f"carebook_session={planted}"}, follow_redirects=False
+    )
+    assert with_planted.headers["location"].endswith("/login")
