@@ -170,6 +170,13 @@ class Interval:
     end: datetime
 
     def __post_init__(self) -> None:
+        start, end = self.start, self.end
+        if start.tzinfo is UTC and end.tzinfo is UTC:
+            # Fast path for rows read from the database (thousands per availability query): both ends
+            # are UTC, so plain comparison is comparison of instants.
+            if end < start:
+                raise ValueError(f"Interval ends before it starts: {start.isoformat()} > {end.isoformat()}")
+            return
         _require_aware(self.start, "Interval.start")
         _require_aware(self.end, "Interval.end")
         if _instant(self.end) < _instant(self.start):

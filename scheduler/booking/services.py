@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import TIMESTAMP, and_, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -167,6 +168,21 @@ async def therapists_for(session: AsyncSession, service: Service, therapist_id: 
     return list(await session.scalars(stmt))
 
 
+def _busy_columns(session: AsyncSession) -> tuple[Any, ...]:
+    """The busy query's columns. On PostgreSQL asyncpg already returns UUIDs (a uuid.UUID subclass) and
+    aware UTC datetimes, so the portable types' per-value processing is skipped for these thousands of
+    rows; SQLite needs it (UUIDs are bytes there)."""
+    columns = (Appointment.therapist_id, Appointment.room_id, Appointment.block_start, Appointment.block_end)
+    if session.bind.dialect.name != "postgresql":
+        return columns
+    return (
+        type_coerce(Appointment.therapist_id, PG_UUID(as_uuid=True)),
+        type_coerce(Appointment.room_id, PG_UUID(as_uuid=True)),
+        type_coerce(Appointment.block_start, TIMESTAMP(timezone=True)),
+        type_coerce(Appointment.block_end, TIMESTAMP(timezone=True)),
+    )
+
+
 async def _busy_blocks(
     session: AsyncSession,
     therapist_ids: Sequence[uuid.UUID],
@@ -179,7 +195,7 @@ async def _busy_blocks(
     by_room: dict[uuid.UUID, list[Interval]] = {i: [] for i in room_ids}
     if not therapist_ids and not room_ids:
         return by_therapist, by_room
-    stmt = select(Appointment.therapist_id, Appointment.room_id, Appointment.block_start, Appointment.block_end).where(
+    stmt = select(*_busy_columns(session)).where(
         or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
         Appointment.status.in_(LIVE_STATUSES),
         Appointment.block_start < window.end,
@@ -211,22 +227,30 @@ async def load_calendars(
     extra: dict[uuid.UUID, list[ExtraHoursRule]] = {i: [] for i in ids}
     off: dict[uuid.UUID, list[Interval]] = {i: [] for i in ids}
     if ids:
-        for hours in await session.scalars(select(WorkingHours).where(WorkingHours.therapist_id.in_(ids))):
-            weekly[hours.therapist_id].append(WeeklyHours(hours.weekday, hours.start_time, hours.end_time))
+        # Column selects, not entities: these run on every availability query and need no ORM objects.
+        hours_rows = await session.execute(
+            select(
+                WorkingHours.therapist_id, WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time
+            ).where(WorkingHours.therapist_id.in_(ids))
+        )
+        for therapist_id, weekday, start, end in hours_rows:
+            weekly[therapist_id].append(WeeklyHours(weekday, start, end))
         first_day = window.start.astimezone(zone).date() - dt.timedelta(days=1)
         last_day = window.end.astimezone(zone).date() + dt.timedelta(days=1)
-        for more in await session.scalars(
-            select(ExtraHours).where(
+        extra_rows = await session.execute(
+            select(ExtraHours.therapist_id, ExtraHours.day, ExtraHours.start_time, ExtraHours.end_time).where(
                 ExtraHours.therapist_id.in_(ids), ExtraHours.day >= first_day, ExtraHours.day <= last_day
             )
-        ):
-            extra[more.therapist_id].append(ExtraHoursRule(more.day, more.start_time, more.end_time))
-        for away in await session.scalars(
-            select(TimeOff).where(
+        )
+        for therapist_id, day, start, end in extra_rows:
+            extra[therapist_id].append(ExtraHoursRule(day, start, end))
+        off_rows = await session.execute(
+            select(TimeOff.therapist_id, TimeOff.start_at, TimeOff.end_at).where(
                 TimeOff.therapist_id.in_(ids), TimeOff.start_at < window.end, TimeOff.end_at > window.start
             )
-        ):
-            off[away.therapist_id].append(Interval(away.start_at, away.end_at))
+        )
+        for therapist_id, start, end in off_rows:
+            off[therapist_id].append(Interval(start, end))
     room_stmt = select(Room.id).where(Room.is_active.is_(True)).order_by(Room.id)
     if rule.room_ids is not None:
         room_stmt = room_stmt.where(Room.id.in_(rule.room_ids))
