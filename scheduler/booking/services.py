@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -374,18 +375,22 @@ def _is_double_booking(exc: IntegrityError) -> bool:
     return "no_double_booking" in text or getattr(exc.orig, "sqlstate", None) == "23P01"
 
 
-async def _insert_or_slot_taken(session: AsyncSession, appointment: Appointment, zone: ZoneInfo) -> None:
+@asynccontextmanager
+async def _written_or_slot_taken(
+    session: AsyncSession, zone: ZoneInfo, start: dt.datetime, end: dt.datetime
+) -> AsyncIterator[None]:
+    """Write inside a savepoint; a PostgreSQL exclusion violation there becomes `SlotTaken` for [start, end)."""
     try:
         async with session.begin_nested():
-            session.add(appointment)
+            yield
     except IntegrityError as exc:
         if not _is_double_booking(exc):
             raise
         raise SlotTaken(
             _RULE_MESSAGES["slot_taken"],
             field="start",
-            start=appointment.start_at.astimezone(zone).isoformat(),
-            end=appointment.end_at.astimezone(zone).isoformat(),
+            start=start.astimezone(zone).isoformat(),
+            end=end.astimezone(zone).isoformat(),
         ) from None
 
 
@@ -507,7 +512,8 @@ async def _book(
         source="online" if online else "staff",
         manage_token_hash=hash_token(token),
     )
-    await _insert_or_slot_taken(session, appointment, ZoneInfo(practice.timezone))
+    async with _written_or_slot_taken(session, ZoneInfo(practice.timezone), appointment.start_at, appointment.end_at):
+        session.add(appointment)
     detail: dict[str, Any] = {"start": start.isoformat(), "therapist_id": str(therapist.id)}
     if start < now:
         detail["back_entered"] = True
@@ -630,24 +636,13 @@ async def reschedule(
     )
     previous = {"start": appointment.start_at.isoformat(), "therapist_id": str(appointment.therapist_id)}
     block = block_for(start, rule)
-    try:
-        async with session.begin_nested():
-            appointment.therapist_id = therapist.id
-            appointment.room_id = room_id
-            appointment.start_at = start
-            appointment.end_at = start + rule.duration
-            appointment.block_start = block.start
-            appointment.block_end = block.end
-    except IntegrityError as exc:
-        if not _is_double_booking(exc):
-            raise
-        zone = ZoneInfo(practice.timezone)
-        raise SlotTaken(
-            _RULE_MESSAGES["slot_taken"],
-            field="start",
-            start=start.astimezone(zone).isoformat(),
-            end=(start + rule.duration).astimezone(zone).isoformat(),
-        ) from None
+    async with _written_or_slot_taken(session, ZoneInfo(practice.timezone), start, start + rule.duration):
+        appointment.therapist_id = therapist.id
+        appointment.room_id = room_id
+        appointment.start_at = start
+        appointment.end_at = start + rule.duration
+        appointment.block_start = block.start
+        appointment.block_end = block.end
     _record(session, appointment, actor, "rescheduled", previous=previous, start=start.isoformat())
     await session.flush()
     previous_start = dt.datetime.fromisoformat(previous["start"])

@@ -139,3 +139,51 @@ async def test_two_services_competing_for_the_only_suitable_room(
     live = await _live_appointments(engine)
     assert len(live) == 1
     assert as_uuid(live[0].room_id) == uuid.UUID(room_id)
+
+
+async def test_postgres_itself_refuses_overlapping_live_appointments(
+    client: Client, factory: Factory, is_postgres: bool
+) -> None:
+    """Below every service check, the exclusion constraints hold: the database refuses the overlap."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from scheduler.booking.models import Appointment, AppointmentStatus
+    from scheduler.clients.models import Client as ClientRow
+
+    if not is_postgres:
+        pytest.skip("exclusion constraints are PostgreSQL's; SQLite relies on BEGIN IMMEDIATE (tested above)")
+    practice = await factory.demo()
+    demo = await load_demo(client)
+    start = dt.datetime.combine(weekday_ahead(), dt.time(10), dt.UTC)
+
+    def visit(client_id: uuid.UUID, status: AppointmentStatus, minutes: int = 0) -> Appointment:
+        begin = start + dt.timedelta(minutes=minutes)
+        return Appointment(
+            client_id=client_id,
+            therapist_id=uuid.UUID(demo.therapist),
+            service_id=uuid.UUID(demo.massage),
+            start_at=begin,
+            end_at=begin + dt.timedelta(minutes=60),
+            block_start=begin,
+            block_end=begin + dt.timedelta(minutes=75),
+            status=status,
+        )
+
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        row = ClientRow(first_name="A", last_name="B", email="ab@example.test")
+        session.add(row)
+        await session.flush()
+        client_id = row.id
+        session.add(visit(client_id, AppointmentStatus.BOOKED))
+        # A cancelled visit may share the time; it holds nothing.
+        session.add(visit(client_id, AppointmentStatus.CANCELLED, minutes=30))
+
+    async def add_overlapping() -> None:
+        async with session_scope(factory.alchemy) as session:
+            scope_session(session, practice.id)
+            session.add(visit(client_id, AppointmentStatus.BOOKED, minutes=70))
+
+    with pytest.raises(IntegrityError, match="no_double_booking_therapist"):
+        await add_overlapping()
