@@ -11,8 +11,10 @@ PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 # WeasyPrint (without libharfbuzz-subset0 it falls back to a subsetter 8x slower), poppler for PDF checks.
 SYSTEM_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
 PYTEST_ARGS ?=
+# `make fuzz`: examples per API operation (the fuzz tests inside `make test` run 12).
+FUZZ_EXAMPLES ?= 200
 
-.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,9 +60,20 @@ test-postgres: install system-deps
 
 test: lint typecheck test-sqlite test-postgres
 
+# Only the API fuzzer (tests/fuzz), with many more examples per operation, on SQLite and then PostgreSQL.
+fuzz: install
+	CAREBOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CAREBOOK_TEST_DATABASE_URL=sqlite $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
+	CAREBOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CAREBOOK_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
+
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 bench: install
 	$(BIN)/python -m bench
+
+# A booking burst against `carebook serve --workers 2` on a throw-away PostgreSQL database (PG_TEST_URL's
+# server): 32 clients in 4 processes, 2,000 requests or 60 s; then the database is checked. bench/results/burst.json
+BURST_ARGS ?=
+burst: install
+	CAREBOOK_BENCH_PG_URL=$(PG_TEST_URL) $(BIN)/python -m bench.burst $(BURST_ARGS)

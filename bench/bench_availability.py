@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from bench.harness import Result, median_ms
+from bench.harness import Result, paired_median_ms
 from scheduler.booking import services as booking
 from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentStatus
 from scheduler.clients.models import Client
@@ -23,7 +23,7 @@ THERAPISTS = 10
 ROOMS = 12
 DAYS = 30
 APPOINTMENTS = 2000
-RUNS = 25
+RUNS = 41
 ZONE = ZoneInfo("America/New_York")
 FIRST_DAY = dt.date(2027, 3, 1)  # spans the March DST change
 NOW = dt.datetime(2027, 2, 27, 12, tzinfo=dt.UTC)
@@ -118,8 +118,7 @@ async def run(settings: Settings, label: str) -> list[Result]:
     slots = await ours()
     if not (isinstance(slots, list) and slots):
         raise RuntimeError("the workload offers no slots; the benchmark would measure nothing")
-    ours_ms = await median_ms(ours, RUNS)
-    floor_ms = await median_ms(floor, RUNS)
+    ours_ms, floor_ms = await paired_median_ms(ours, floor, RUNS)
     await config.get_engine().dispose()
     return [
         Result(

@@ -41,6 +41,25 @@ async def median_ms(work: Callable[[], Awaitable[object]], runs: int, warmup: in
     return statistics.median(samples)
 
 
+async def paired_median_ms(
+    ours: Callable[[], Awaitable[object]],
+    floor: Callable[[], Awaitable[object]],
+    runs: int,
+    warmup: int = 3,
+) -> tuple[float, float]:
+    """Medians of ours and the floor, timed alternately so load from elsewhere falls on both alike."""
+    for _ in range(warmup):
+        await ours()
+        await floor()
+    ours_samples, floor_samples = [], []
+    for _ in range(runs):
+        for work, samples in ((ours, ours_samples), (floor, floor_samples)):
+            started = time.perf_counter()
+            await work()
+            samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(ours_samples), statistics.median(floor_samples)
+
+
 def table(results: list[Result]) -> str:
     header = f"{'workload':<58} {'ours ms':>9} {'floor ms':>9} {'ratio':>6} {'target':>14} {'':>5}"
     lines = [header, "-" * len(header)]

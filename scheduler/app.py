@@ -14,6 +14,7 @@ from litestar.middleware.session import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.static_files import create_static_files_router
@@ -28,6 +29,7 @@ from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
+from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
@@ -40,6 +42,8 @@ from scheduler.practice.setup_controllers import (
     ServiceController,
     TherapistController,
 )
+from scheduler.request_checks import check_request
+from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
@@ -54,6 +58,8 @@ SESSION_COOKIE = "carebook_session"
 CSRF_COOKIE = "carebook_csrf"
 # Bearer-token APIs, signed webhooks and feed fetches carry no cookies, so CSRF does not apply there.
 CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
+# No request body Carebook reads comes near this; anything larger is refused (413) before it is read.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
@@ -104,6 +110,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
+            StrictStructSchemaPlugin(),
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
         middleware=[
@@ -126,13 +133,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             description="Booking and billing for therapeutic massage practices.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes=STAFF_SECURITY_SCHEMES),
         ),
+        request_max_body_size=MAX_BODY_BYTES,
+        # Undecodable text, NUL characters and non-JSON bodies are refused before any handler reads them.
+        before_request=check_request,
         exception_handlers=EXCEPTION_HANDLERS,
         # The outbox is flushed after the response (and the commit), never inside the request.
         after_response=flush_outbox_after_response,
         debug=settings.debug,
         **overrides,
     )
+    correct_options_allow(app)
     app.state.settings = settings
     app.state.alchemy = alchemy
     return app

@@ -171,13 +171,14 @@ def ensure_sqlite_folder(database_url: str) -> None:
 def build_alchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlchemyAsyncConfig:
     """The one SQLAlchemy config the app, the session backend, the store and the CLI share.
 
-    SQLite connections are cheap and never pooled; one-shot callers (the CLI, test factories) ask for
-    `pooled=False` so no connection outlives the event loop that opened it.
+    Connections are pooled (on SQLite that saves reopening the file and re-running the pragmas on
+    every request); one-shot callers (the CLI, test factories) ask for `pooled=False` so no connection
+    outlives the event loop that opened it.
     """
     engine_kwargs: dict[str, Any] = {}
     if settings.is_sqlite:
         ensure_sqlite_folder(settings.database_url)
-    if settings.is_sqlite or not pooled:
+    if not pooled:
         engine_kwargs["poolclass"] = NullPool
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,

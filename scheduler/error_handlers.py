@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -32,8 +32,13 @@ _HTTP_CODES = {
 _API_PREFIXES = ("/api/", "/webhooks/", "/feeds/", "/schema", "/health")
 
 
+def _path(request: Request[Any, Any, Any]) -> str:
+    # From the scope, not `request.url`: building the URL decodes the query string, which may not be UTF-8.
+    return str(request.scope.get("root_path", "")) + request.scope["path"]
+
+
 def wants_problem_json(request: Request[Any, Any, Any]) -> bool:
-    path = request.url.path
+    path = _path(request)
     return path.startswith(_API_PREFIXES) or "text/html" not in request.headers.get("accept", "")
 
 
@@ -52,7 +57,7 @@ def _problem(
         detail=detail,
         extra=extra,
         headers=headers,
-        instance=request.url.path if status != 404 else None,
+        instance=_path(request) if status != 404 else None,
     ).to_response(request)
 
 
@@ -91,7 +96,7 @@ _NAMED_FIELD_RE = re.compile(r"^Object (?:contains unknown|missing required) fie
 def _field_of(key: str, message: str) -> str:
     named = _NAMED_FIELD_RE.match(message)
     if named is None:
-        return key
+        return "body" if key == "data" else key  # the handler's `data` is the request body as a whole
     return named.group(1) if key in {"", "data"} else f"{key}.{named.group(1)}"
 
 
@@ -101,6 +106,8 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
         for item in exc.extra:
             if isinstance(item, dict):
                 message = str(item.get("message") or "")
+                if message == "'data'":  # Litestar's word for a body that is missing altogether
+                    message = "The request needs a body."
                 errors.append(
                     {
                         "field": _field_of(str(item.get("key") or ""), message),
@@ -124,6 +131,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             if first["field"]:
                 extra["field"] = first["field"]
             detail = first["message"] or detail
+    elif isinstance(exc.__cause__, SerializationException):
+        extra["field"] = "body"  # Litestar could not decode the body at all
     elif status == 403 and "CSRF" in exc.detail:
         extra["code"] = "csrf_failed"
         detail = "The form expired or was sent from another site. Reload the page and try again."

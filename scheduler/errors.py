@@ -23,17 +23,31 @@ class CarebookError(Exception):
         self.extra = extra
 
     def to_problem(self) -> dict[str, Any]:
+        """The problem document's members beyond RFC 9457's own. A fact named like one of those (`status`,
+        `title`, ...) or `code` is left out rather than let it overwrite the HTTP status or the title."""
         body: dict[str, Any] = {"code": self.code}
         if self.field is not None:
             body["field"] = self.field
-        body.update(self.extra)
+        body.update((name, value) for name, value in self.extra.items() if name not in _RESERVED_MEMBERS)
         return body
+
+
+# Members of every problem document (RFC 9457 plus our `code`); extra facts never replace them.
+_RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
 
 
 class InvalidInput(CarebookError):
     status = 400
     code = "invalid_input"
     title = "Invalid input"
+
+
+class UnsupportedMediaType(CarebookError):
+    """A body in a format the endpoint does not read (the JSON API reads `application/json` only)."""
+
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
 
 
 class NotAuthenticated(CarebookError):

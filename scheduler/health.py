@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,7 +17,13 @@ class Health(msgspec.Struct):
     database: str
 
 
-@get("/health", operation_id="health", tags=["system"], summary="Liveness and database check")
+@get(
+    "/health",
+    operation_id="health",
+    tags=["system"],
+    summary="Liveness and database check",
+    responses={503: ResponseSpec(Health, description="The database does not answer", generate_examples=False)},
+)
 async def health(db_session: DbSession) -> Response[Health]:
     try:
         await db_session.execute(text("SELECT 1"))

@@ -12,7 +12,10 @@ import time
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from scheduler.errors import CarebookError
 
 logger = logging.getLogger("carebook.request")
 
@@ -52,6 +55,14 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Raised before the route's own error handling (the CSRF check reading a malformed form, say): the
+            # app-level handler outside this middleware answers it, with the error's status, not always 500.
+            if isinstance(exc, HTTPException):
+                status["code"] = exc.status_code
+            elif isinstance(exc, CarebookError):
+                status["code"] = exc.status
+            raise
         finally:
             logger.info(
                 json.dumps(

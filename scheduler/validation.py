@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from scheduler.errors import InvalidInput, NotFound
+
+# The calendar Carebook works in: far wider than any visit, time off or date of birth, and narrow enough
+# that a day's arithmetic and any UTC offset stay inside what `datetime` can hold (years 1 to 9999).
+EARLIEST_DAY = dt.date(1900, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
 
 
 def parse_uuid(raw: str, field: str) -> uuid.UUID:
@@ -21,3 +27,16 @@ def parse_uuid_field(raw: str, field: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise InvalidInput("This is not a valid id.", field=field) from None
+
+
+def check_day(day: dt.date, field: str) -> dt.date:
+    """A date inside Carebook's calendar, or a 400 naming the field (year 1 or 9999 is nobody's appointment)."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise InvalidInput(f"Use a date from {EARLIEST_DAY.year} to {LATEST_DAY.year}.", field=field)
+    return day
+
+
+def check_instant(value: dt.datetime, field: str) -> dt.datetime:
+    """An instant inside Carebook's calendar (judged by its own local date), or a 400 naming the field."""
+    check_day(value.date(), field)
+    return value

@@ -7,7 +7,7 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from scheduler.migrations import runner
 from scheduler.practice import services as practice_services
 from scheduler.settings import Settings, _normalise_database_url
+from tests.live_server import ServerStartError, log_tail, serve_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -108,3 +109,32 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
         else:
             for table in tables:
                 await conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+# --- the app served over HTTP (browser tests, API fuzzing) --------------------------------------------------------
+
+SERVER_LOG = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    database_url: str, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`uvicorn scheduler.asgi:app` on a free loopback port, on the run's database; yields its base URL."""
+    log_path = tmp_path_factory.mktemp("carebook-server") / "server.log"
+    pytestconfig.stash[SERVER_LOG] = log_path
+    try:
+        with serve_app(database_url, log_path) as base_url:
+            yield base_url
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    """A failed test that talked to the live server gets the tail of the server's log in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    log_path = item.config.stash.get(SERVER_LOG, None)
+    if report.failed and log_path is not None and "live_server" in getattr(item, "fixturenames", ()):
+        report.sections.append(("carebook server log (tail)", log_tail(log_path)))

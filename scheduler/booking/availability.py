@@ -48,11 +48,12 @@ the booking path must re-check (:func:`check_slot`) under its own lock or constr
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final, Literal
+from itertools import repeat
+from typing import Final, Literal, overload
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -323,13 +324,59 @@ def block_for(start: datetime, service: ServiceRule) -> Interval:
 # --------------------------------------------------------------------------------------------------
 
 
+class _Pairs(Sequence[Interval]):
+    """Intervals held as (start, end) pairs of aware UTC datetimes; an :class:`Interval` is made only when read.
+
+    Internal: the loading layer hands the engine thousands of appointment rows this way, and the engine
+    reads the pairs directly instead of building and unpacking an Interval per row. Both ends must carry
+    one fixed-offset tzinfo (UTC), so that the pairs sort as instants.
+    """
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[datetime, datetime]]) -> None:
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @overload
+    def __getitem__(self, index: int) -> Interval: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Interval]: ...
+
+    def __getitem__(self, index: int | slice) -> Interval | Sequence[Interval]:
+        if isinstance(index, slice):
+            return [Interval(start, end) for start, end in self.pairs[index]]
+        start, end = self.pairs[index]
+        return Interval(start, end)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+def _reversed(start: datetime, end: datetime) -> None:
+    raise ValueError(f"Interval ends before it starts: {start.isoformat()} > {end.isoformat()}")
+
+
 class _Blocks:
     """Busy intervals as sorted, merged, disjoint [start, end) instants; overlap tests by bisection."""
 
     __slots__ = ("ends", "starts")
 
-    def __init__(self, intervals: Iterable[Interval]) -> None:
-        spans = sorted([(item.start - _EPOCH, item.end - _EPOCH) for item in intervals])
+    def __init__(self, *sources: Iterable[Interval]) -> None:
+        if len(sources) == 1 and isinstance(sources[0], _Pairs):
+            self._merge_pairs(sources[0].pairs)
+            return
+        spans = sorted([(item.start - _EPOCH, item.end - _EPOCH) for source in sources for item in source])
         starts: list[_Instant] = []
         ends: list[_Instant] = []
         reach = _ZERO  # end of the last merged span (meaningless while `ends` is empty)
@@ -344,6 +391,36 @@ class _Blocks:
                 ends.append(end)
                 reach = end
         self.starts, self.ends = starts, ends
+
+    def _merge_pairs(self, pairs: list[tuple[datetime, datetime]]) -> None:
+        """As __init__, for UTC datetime pairs: sort and merge as datetimes, convert only the merged spans."""
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        spans = iter(sorted(pairs))
+        for first, reach in spans:  # the first non-empty span opens the merge
+            if first < reach:
+                break
+            if reach < first:
+                _reversed(first, reach)
+        else:
+            self.starts, self.ends = [], []
+            return
+        for start, end in spans:
+            if start > reach:
+                if start < end:
+                    starts.append(first)
+                    ends.append(reach)
+                    first, reach = start, end
+                elif end < start:
+                    _reversed(start, end)
+            elif end > reach:
+                reach = end
+            elif end < start:
+                _reversed(start, end)
+        starts.append(first)
+        ends.append(reach)
+        self.starts = [start - _EPOCH for start in starts]
+        self.ends = [end - _EPOCH for end in ends]
 
     def conflict(self, lo: _Instant, hi: _Instant) -> tuple[_Instant, _Instant] | None:
         """The merged busy span overlapping [lo, hi), if any."""
@@ -360,12 +437,12 @@ class _Rooms:
 
     def __init__(self, service: ServiceRule, rooms: Sequence[RoomCalendar]) -> None:
         self.needed = service.needs_room
-        busy: dict[UUID, list[Interval]] = {}
+        busy: dict[UUID, list[Sequence[Interval]]] = {}
         if self.needed:
             for room in rooms:
                 if service.room_ids is None or room.room_id in service.room_ids:
-                    busy.setdefault(room.room_id, []).extend(room.busy)
-        self.rooms: list[tuple[UUID, _Blocks]] = [(room_id, _Blocks(busy[room_id])) for room_id in sorted(busy)]
+                    busy.setdefault(room.room_id, []).append(room.busy)
+        self.rooms: list[tuple[UUID, _Blocks]] = [(room_id, _Blocks(*busy[room_id])) for room_id in sorted(busy)]
 
     def free(self, lo: _Instant, hi: _Instant) -> UUID | None:
         for room_id, blocks in self.rooms:
@@ -374,30 +451,44 @@ class _Rooms:
         return None
 
 
+_Spans = tuple[tuple[time, time], ...]
+
+
+def _merge_walls(spans: Iterable[tuple[time, time]]) -> _Spans:
+    """Sorted wall-time spans of one day, overlapping or touching ones merged."""
+    merged: list[tuple[time, time]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
 class _Hours:
     """A therapist's working windows per local date (weekly + extra, merged), as naive wall datetimes."""
 
     __slots__ = ("extra", "weekly")
 
     def __init__(self, therapist: TherapistCalendar) -> None:
-        self.weekly: dict[int, list[tuple[time, time]]] = {}
+        weekly: dict[int, list[tuple[time, time]]] = {}
         self.extra: dict[date, list[tuple[time, time]]] = {}
         for hours in therapist.weekly:
-            self.weekly.setdefault(hours.weekday, []).append((hours.start, hours.end))
+            weekly.setdefault(hours.weekday, []).append((hours.start, hours.end))
         for more in therapist.extra:
             self.extra.setdefault(more.day, []).append((more.start, more.end))
+        self.weekly: dict[int, _Spans] = {weekday: _merge_walls(spans) for weekday, spans in weekly.items()}
+
+    def spans(self, day: date) -> _Spans:
+        """The day's working windows as merged wall-time spans."""
+        extra = self.extra.get(day)
+        if extra is None:
+            return self.weekly.get(day.weekday(), ())
+        return _merge_walls([*self.weekly.get(day.weekday(), ()), *extra])
 
     def windows(self, day: date) -> list[tuple[datetime, datetime]]:
-        spans = sorted([*self.weekly.get(day.weekday(), ()), *self.extra.get(day, ())])
-        merged: list[tuple[datetime, datetime]] = []
-        for start, end in spans:
-            wall_start, wall_end = datetime.combine(day, start), datetime.combine(day, end)
-            if merged and wall_start <= merged[-1][1]:
-                if wall_end > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], wall_end)
-            else:
-                merged.append((wall_start, wall_end))
-        return merged
+        return [(datetime.combine(day, start), datetime.combine(day, end)) for start, end in self.spans(day)]
 
 
 _Candidate = tuple[_Instant, datetime, datetime]  # (start instant, start in zone, end in zone)
@@ -441,6 +532,22 @@ def _candidates(
     return found
 
 
+def _ruled_out(
+    instants: list[_Instant], blocks: _Blocks, *, back: timedelta, ahead: timedelta
+) -> list[tuple[int, int]]:
+    """The index ranges [lo, hi) of the sorted `instants` that lie in (start - back, end + ahead) of a busy span.
+
+    The spans are disjoint and sorted, so the ranges come out sorted too."""
+    starts, ends, count = blocks.starts, blocks.ends, len(blocks.ends)
+    last = instants[-1]
+    ranges: list[tuple[int, int]] = []
+    index = bisect_right(ends, instants[0] - ahead)
+    while index < count and starts[index] - back < last:
+        ranges.append((bisect_right(instants, starts[index] - back), bisect_left(instants, ends[index] + ahead)))
+        index += 1
+    return ranges
+
+
 def _local_date(instant: _Instant, zone: ZoneInfo, *, beyond: date) -> date:
     """The local date of an instant; `beyond` when the instant is outside datetime's range (a huge horizon)."""
     try:
@@ -455,17 +562,23 @@ def _local_date(instant: _Instant, zone: ZoneInfo, *, beyond: date) -> date:
 
 
 class _Search:
-    """One find_slots call: the shared per-window candidates and per-start room answers, and the sweep."""
+    """One find_slots call: the shared per-window candidates, the sweep, and the room answers.
+
+    The sweep works per working window on index ranges: each busy span or time off rules out one
+    contiguous run of the window's (time-ordered) candidates, found by bisection, so the cost follows
+    the number of spans rather than the number of candidates. Rooms are then resolved once, for the
+    distinct starts that survived, room by room in id order.
+    """
 
     __slots__ = (
         "after",
         "before",
         "candidates",
+        "days",
         "duration",
         "earliest",
         "latest",
         "policy",
-        "room_for",
         "rooms",
         "service",
         "zone",
@@ -490,13 +603,14 @@ class _Search:
         self.duration = service.duration
         self.before = service.buffer_before
         self.after = service.buffer_after
-        self.candidates: dict[tuple[datetime, datetime], list[_Candidate]] = {}  # shared by equal hours
-        self.room_for: dict[_Instant, UUID | None] = {}  # rooms do not depend on the therapist
+        # Shared by therapists with equal hours: the window's candidates and their instants.
+        self.candidates: dict[tuple[datetime, datetime], tuple[list[_Candidate], list[_Instant]]] = {}
+        self.days: dict[tuple[date, _Spans], list[tuple[list[_Candidate], list[_Instant]]]] = {}
 
-    def window(self, window: tuple[datetime, datetime]) -> list[_Candidate]:
+    def window(self, window: tuple[datetime, datetime]) -> tuple[list[_Candidate], list[_Instant]]:
         offered = self.candidates.get(window)
         if offered is None:
-            offered = self.candidates[window] = _candidates(
+            found = _candidates(
                 *window,
                 zone=self.zone,
                 duration=self.service.duration,
@@ -504,34 +618,76 @@ class _Search:
                 earliest=self.earliest,
                 latest=self.latest,
             )
+            offered = self.candidates[window] = (found, [candidate[0] for candidate in found])
         return offered
 
-    def sweep(self, therapist: TherapistCalendar, days: Sequence[date], found: list[tuple[_Instant, Slot]]) -> None:
-        """Append the therapist's offerable slots on `days` to `found` (hot loop: instants and bisect)."""
+    def sweep(
+        self,
+        therapist: TherapistCalendar,
+        days: Sequence[date],
+        found: list[tuple[_Candidate, UUID]],
+    ) -> None:
+        """Append the therapist's candidates on `days` that pass the busy and time-off rules to `found`."""
         therapist_id = therapist.therapist_id
         hours = _Hours(therapist)
         busy, off = _Blocks(therapist.busy), _Blocks(therapist.time_off)
-        busy_starts, busy_ends, busy_count = busy.starts, busy.ends, len(busy.ends)
-        off_starts, off_ends, off_count = off.starts, off.ends, len(off.ends)
         before, duration = self.before, self.duration
-        block = before + duration + self.after
-        needs_room, room_for, free_room = self.rooms.needed, self.room_for, self.rooms.free
+        # A busy span [s, e) rules out the starts in (s - reach, e + before); time off [s, e) rules out
+        # those in (s - duration, e).
+        reach = duration + self.after
+        window_of, day_cache = self.window, self.days
         for day in days:
-            for window in hours.windows(day):
-                for at, start, end in self.window(window):
-                    lo = at - before
-                    index = bisect_right(busy_ends, lo)
-                    if index < busy_count and busy_starts[index] < lo + block:
-                        continue
-                    index = bisect_right(off_ends, at)
-                    if index < off_count and off_starts[index] < at + duration:
-                        continue
-                    room_id: UUID | None = None
-                    if needs_room:
-                        room_id = room_for[at] if at in room_for else room_for.setdefault(at, free_room(lo, lo + block))
-                        if room_id is None:
-                            continue
-                    found.append((at, Slot(start, end, therapist_id, room_id)))
+            spans = hours.spans(day)
+            if not spans:
+                continue
+            windows = day_cache.get((day, spans))
+            if windows is None:
+                windows = day_cache[day, spans] = [
+                    window_of((datetime.combine(day, start), datetime.combine(day, end))) for start, end in spans
+                ]
+            for offered, instants in windows:
+                if not offered:
+                    continue
+                ruled_out = _ruled_out(instants, busy, back=reach, ahead=before)
+                if off.ends:
+                    more = _ruled_out(instants, off, back=duration, ahead=_ZERO)
+                    if more:
+                        ruled_out = sorted(ruled_out + more) if ruled_out else more
+                if not ruled_out:
+                    found.extend(zip(offered, repeat(therapist_id)))
+                    continue
+                position = 0
+                for lo, hi in ruled_out:
+                    if lo > position:
+                        found.extend(zip(offered[position:lo], repeat(therapist_id)))
+                    position = max(position, hi)
+                if position < len(offered):
+                    found.extend(zip(offered[position:], repeat(therapist_id)))
+
+    def room_for(self, instants: list[_Instant]) -> list[UUID | None]:
+        """The first free suitable room (by sorted id) for each of the sorted, distinct starts `instants`."""
+        answers: list[UUID | None] = [None] * len(instants)
+        if not instants:
+            return answers
+        before = self.before
+        reach = self.duration + self.after
+        pending = (1 << len(instants)) - 1  # bit i: no room found yet for instants[i]
+        for room_id, blocks in self.rooms.rooms:
+            taken = 0
+            for lo, hi in _ruled_out(instants, blocks, back=reach, ahead=before):
+                if hi > lo:
+                    taken |= ((1 << (hi - lo)) - 1) << lo
+            free = pending & ~taken
+            if free:
+                bits = bin(free)[:1:-1]  # bit i at position i
+                position = bits.find("1")
+                while position >= 0:
+                    answers[position] = room_id
+                    position = bits.find("1", position + 1)
+                pending &= taken
+                if not pending:
+                    break
+        return answers
 
 
 def find_slots(
@@ -556,15 +712,23 @@ def find_slots(
     last_day = min(date_to, _local_date(latest, zone, beyond=date.max))
     days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
     search = _Search(zone=zone, service=service, rooms=room_index, policy=policy, earliest=earliest, latest=latest)
-    found: list[tuple[_Instant, Slot]] = []
+    found: list[tuple[_Candidate, UUID]] = []
     for therapist in sorted(therapists, key=lambda calendar: calendar.therapist_id):
         search.sweep(therapist, days, found)
     found.sort(key=_first)  # stable: equal starts keep the therapist-id order of the loop
-    return [slot for _, slot in found]
+    if not room_index.needed:
+        return [Slot(start, end, therapist_id, None) for (_, start, end), therapist_id in found]
+    instants = sorted({candidate[0] for candidate, _ in found})
+    room_of = dict(zip(instants, search.room_for(instants), strict=True))
+    return [
+        Slot(start, end, therapist_id, room_id)
+        for (at, start, end), therapist_id in found
+        if (room_id := room_of[at]) is not None
+    ]
 
 
-def _first(item: tuple[_Instant, Slot]) -> _Instant:
-    return item[0]
+def _first(item: tuple[_Candidate, UUID]) -> _Instant:
+    return item[0][0]
 
 
 def check_slot(

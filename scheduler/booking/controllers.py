@@ -31,6 +31,13 @@ from scheduler.booking.visits import appointment_event_view
 from scheduler.clients.services import ClientDetails
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.feeds.ical import single_event_calendar
+from scheduler.openapi import (
+    PUBLIC_READ_PROBLEMS,
+    PUBLIC_WRITE_PROBLEMS,
+    STAFF_READ_PROBLEMS,
+    STAFF_SECURITY,
+    STAFF_WRITE_PROBLEMS,
+)
 from scheduler.practice.deps import provide_public_practice, provide_staff_practice
 from scheduler.practice.models import Practice, Service, Therapist
 from scheduler.validation import parse_uuid, parse_uuid_field
@@ -73,7 +80,12 @@ class PublicBookingController(Controller):
     tags = ["public"]
     dependencies = {"practice": Provide(provide_public_practice)}
 
-    @get("/availability", operation_id="getAvailability", summary="Free slots for a service")
+    @get(
+        "/availability",
+        operation_id="getAvailability",
+        summary="Free slots for a service",
+        responses=PUBLIC_READ_PROBLEMS,
+    )
     async def availability(
         self,
         db_session: DbSession,
@@ -93,7 +105,12 @@ class PublicBookingController(Controller):
         )
         return Availability(slots=[SlotOut(s.start, s.end, str(s.therapist_id)) for s in slots])
 
-    @post("/bookings", operation_id="createBooking", summary="Book a visit (409 when the slot is gone)")
+    @post(
+        "/bookings",
+        operation_id="createBooking",
+        summary="Book a visit (409 when the slot is gone)",
+        responses=PUBLIC_WRITE_PROBLEMS,
+    )
     async def book(
         self, db_session: DbSession, practice: PathPractice, settings: AppSettings, data: JSONBody[BookingCreate]
     ) -> BookingCreated:
@@ -118,14 +135,19 @@ class PublicBookingController(Controller):
             checkout_url=None,
         )
 
-    @get("/manage/{token:str}", operation_id="getManagedAppointment")
+    @get("/manage/{token:str}", operation_id="getManagedAppointment", responses=PUBLIC_READ_PROBLEMS)
     async def managed(
         self, db_session: DbSession, practice: PathPractice, settings: AppSettings, token: FromPath[str]
     ) -> ManagedAppointment:
         appointment = await services.get_by_manage_token(db_session, token)
         return await _managed_view(db_session, practice, appointment, settings.base_url, token)
 
-    @post("/manage/{token:str}/reschedule", operation_id="rescheduleManagedAppointment", status_code=200)
+    @post(
+        "/manage/{token:str}/reschedule",
+        operation_id="rescheduleManagedAppointment",
+        status_code=200,
+        responses=PUBLIC_WRITE_PROBLEMS,
+    )
     async def reschedule(
         self,
         db_session: DbSession,
@@ -140,7 +162,12 @@ class PublicBookingController(Controller):
         )
         return await _managed_view(db_session, practice, appointment, settings.base_url, token)
 
-    @post("/manage/{token:str}/cancel", operation_id="cancelManagedAppointment", status_code=200)
+    @post(
+        "/manage/{token:str}/cancel",
+        operation_id="cancelManagedAppointment",
+        status_code=200,
+        responses=PUBLIC_WRITE_PROBLEMS,
+    )
     async def cancel(
         self,
         db_session: DbSession,
@@ -159,6 +186,7 @@ class PublicBookingController(Controller):
         "/manage/{token:str}/calendar.ics",
         operation_id="getManagedAppointmentCalendar",
         media_type="text/calendar; charset=utf-8",
+        responses=PUBLIC_READ_PROBLEMS,
     )
     async def calendar(self, db_session: DbSession, practice: PathPractice, token: FromPath[str]) -> Response[bytes]:
         appointment = await services.get_by_manage_token(db_session, token)
@@ -198,8 +226,9 @@ class AppointmentController(Controller):
     path = "/api/v1/appointments"
     tags = ["appointments"]
     dependencies = {"staff": Provide(api_staff()), "practice": Provide(provide_staff_practice)}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listAppointments")
+    @get("/", operation_id="listAppointments", responses=STAFF_READ_PROBLEMS)
     async def list_appointments(
         self,
         db_session: DbSession,
@@ -222,7 +251,7 @@ class AppointmentController(Controller):
         zone = ZoneInfo(practice.timezone)
         return AppointmentList(items=[appointment_out(a, zone) for a in items])
 
-    @post("/", operation_id="createAppointment", summary="Book (or back-enter) a visit")
+    @post("/", operation_id="createAppointment", summary="Book (or back-enter) a visit", responses=STAFF_WRITE_PROBLEMS)
     async def create(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, data: JSONBody[AppointmentCreate]
     ) -> AppointmentOut:
@@ -238,14 +267,19 @@ class AppointmentController(Controller):
         )
         return appointment_out(booked.appointment, ZoneInfo(practice.timezone))
 
-    @get("/{appointment_id:str}", operation_id="getAppointment")
+    @get("/{appointment_id:str}", operation_id="getAppointment", responses=STAFF_READ_PROBLEMS)
     async def get_one(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
     ) -> AppointmentOut:
         appointment = await services.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
         return appointment_out(appointment, ZoneInfo(practice.timezone))
 
-    @get("/{appointment_id:str}/events", operation_id="listAppointmentEvents", summary="Audit trail")
+    @get(
+        "/{appointment_id:str}/events",
+        operation_id="listAppointmentEvents",
+        summary="Audit trail",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def events(
         self, db_session: DbSession, staff: CurrentStaff, appointment_id: FromPath[str]
     ) -> AppointmentEventList:
@@ -270,25 +304,32 @@ class AppointmentController(Controller):
         await services.transition(db_session, appointment, action, services.Actor.for_staff(staff))
         return appointment_out(appointment, ZoneInfo(practice.timezone))
 
-    @post("/{appointment_id:str}/arrive", operation_id="markArrived", status_code=200)
+    @post("/{appointment_id:str}/arrive", operation_id="markArrived", status_code=200, responses=STAFF_WRITE_PROBLEMS)
     async def arrive(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
     ) -> AppointmentOut:
         return await self._act(db_session, staff, practice, appointment_id, "arrive")
 
-    @post("/{appointment_id:str}/complete", operation_id="markCompleted", status_code=200)
+    @post(
+        "/{appointment_id:str}/complete", operation_id="markCompleted", status_code=200, responses=STAFF_WRITE_PROBLEMS
+    )
     async def complete(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
     ) -> AppointmentOut:
         return await self._act(db_session, staff, practice, appointment_id, "complete")
 
-    @post("/{appointment_id:str}/no-show", operation_id="markNoShow", status_code=200)
+    @post("/{appointment_id:str}/no-show", operation_id="markNoShow", status_code=200, responses=STAFF_WRITE_PROBLEMS)
     async def no_show(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
     ) -> AppointmentOut:
         return await self._act(db_session, staff, practice, appointment_id, "no_show")
 
-    @post("/{appointment_id:str}/cancel", operation_id="cancelAppointment", status_code=200)
+    @post(
+        "/{appointment_id:str}/cancel",
+        operation_id="cancelAppointment",
+        status_code=200,
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def cancel(
         self,
         db_session: DbSession,
@@ -309,7 +350,12 @@ class AppointmentController(Controller):
         )
         return appointment_out(appointment, ZoneInfo(practice.timezone))
 
-    @post("/{appointment_id:str}/reschedule", operation_id="rescheduleAppointment", status_code=200)
+    @post(
+        "/{appointment_id:str}/reschedule",
+        operation_id="rescheduleAppointment",
+        status_code=200,
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def reschedule(
         self,
         db_session: DbSession,

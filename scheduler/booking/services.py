@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import TIMESTAMP, and_, or_, select, type_coerce
+from sqlalchemy import TIMESTAMP, Date, Integer, Time, and_, cast, literal, null, or_, select, type_coerce, union_all
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.booking import notices
@@ -32,6 +33,7 @@ from scheduler.booking.availability import (
     SlotRejected,
     TherapistCalendar,
     WeeklyHours,
+    _Pairs,
     block_for,
     check_slot,
     find_slots,
@@ -59,6 +61,7 @@ from scheduler.practice.models import (
     WorkingHours,
 )
 from scheduler.practice.services import hash_token
+from scheduler.validation import check_day, check_instant
 
 MAX_RANGE_DAYS = 62
 # Staff may enter a visit after the fact or far ahead, at any whole minute; the hours, time off,
@@ -144,6 +147,29 @@ async def get_service(session: AsyncSession, service_id: uuid.UUID, *, online: b
     return service
 
 
+async def _service_with_rule(
+    session: AsyncSession, service_id: uuid.UUID, *, online: bool
+) -> tuple[Service, ServiceRule]:
+    """`get_service` and `service_rule` in one round trip: the service outer-joined to its rooms."""
+    rows = (
+        await session.execute(
+            select(Service, ServiceRoom.room_id)
+            .outerjoin(ServiceRoom, ServiceRoom.service_id == Service.id)
+            .where(Service.id == service_id, Service.is_active.is_(True))
+        )
+    ).all()
+    if not rows or (online and not rows[0][0].bookable_online):
+        raise NotFound("No such service.", field="service_id")
+    service = rows[0][0]
+    room_ids = frozenset(room_id for _, room_id in rows if room_id is not None)
+    return service, ServiceRule(
+        duration=dt.timedelta(minutes=service.duration_minutes),
+        buffer_before=dt.timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=dt.timedelta(minutes=service.buffer_after_minutes),
+        room_ids=room_ids or None,
+    )
+
+
 async def therapists_for(session: AsyncSession, service: Service, therapist_id: uuid.UUID | None) -> list[Therapist]:
     stmt = (
         select(Therapist)
@@ -190,27 +216,32 @@ async def _busy_blocks(
     room_ids: Sequence[uuid.UUID],
     window: Interval,
     exclude: uuid.UUID | None,
-) -> tuple[dict[uuid.UUID, list[Interval]], dict[uuid.UUID, list[Interval]]]:
-    """Live appointment blocks over `window`, per therapist and per room, read in one query."""
-    by_therapist: dict[uuid.UUID, list[Interval]] = {i: [] for i in therapist_ids}
-    by_room: dict[uuid.UUID, list[Interval]] = {i: [] for i in room_ids}
-    if not therapist_ids and not room_ids:
-        return by_therapist, by_room
-    stmt = select(*_busy_columns(session)).where(
-        or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
-        Appointment.status.in_(LIVE_STATUSES),
-        Appointment.block_start < window.end,
-        Appointment.block_end > window.start,
-    )
-    if exclude is not None:
-        stmt = stmt.where(Appointment.id != exclude)
-    for therapist_id, room_id, start, end in await session.execute(stmt):
-        block = Interval(start, end)
-        if therapist_id in by_therapist:
+) -> tuple[dict[uuid.UUID, Sequence[Interval]], dict[uuid.UUID, Sequence[Interval]]]:
+    """Live appointment blocks over `window`, per therapist and per room, read in one query.
+
+    The blocks are kept as the rows' (start, end) UTC pairs (`_Pairs`, a sequence of Intervals made on
+    demand) so that the thousands of rows of a month's availability are not each made into an object."""
+    # Rows also land under therapists or rooms not asked about (the row matched the other side); only
+    # the ids asked about are read back.
+    by_therapist: defaultdict[uuid.UUID, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    by_room: defaultdict[uuid.UUID | None, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    if therapist_ids or room_ids:
+        stmt = select(*_busy_columns(session)).where(
+            or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
+            Appointment.status.in_(LIVE_STATUSES),
+            Appointment.block_start < window.end,
+            Appointment.block_end > window.start,
+        )
+        if exclude is not None:
+            stmt = stmt.where(Appointment.id != exclude)
+        for therapist_id, room_id, start, end in (await session.execute(stmt)).all():
+            block = (start, end)
             by_therapist[therapist_id].append(block)
-        if room_id in by_room:
             by_room[room_id].append(block)
-    return by_therapist, by_room
+    return (
+        {i: _Pairs(by_therapist.get(i, [])) for i in therapist_ids},
+        {i: _Pairs(by_room.get(i, [])) for i in room_ids},
+    )
 
 
 async def load_calendars(
@@ -221,48 +252,108 @@ async def load_calendars(
     window: Interval,
     exclude: uuid.UUID | None = None,
 ) -> tuple[list[TherapistCalendar], list[RoomCalendar]]:
-    """Everything the availability rules need about these therapists and the rooms, over `window`."""
-    ids = [t.id for t in therapists]
+    """Everything the availability rules need about these therapists and the rooms, over `window`.
+
+    Two round trips: the therapists' weekly hours, extra hours and time off and the usable rooms come back
+    as one UNION ALL of column selects (a `kind` column tells the rows apart), then the busy blocks."""
+    return await _load_calendars(session, practice, [t.id for t in therapists], rule, window, exclude)
+
+
+async def _load_calendars(
+    session: AsyncSession,
+    practice: Practice,
+    therapists: list[uuid.UUID] | Service,
+    rule: ServiceRule,
+    window: Interval,
+    exclude: uuid.UUID | None = None,
+) -> tuple[list[TherapistCalendar], list[RoomCalendar]]:
+    """`load_calendars` for these therapist ids, or for every active therapist who performs a service
+    (what `therapists_for(session, service, None)` returns, found inside the same union)."""
     zone = ZoneInfo(practice.timezone)
-    weekly: dict[uuid.UUID, list[WeeklyHours]] = {i: [] for i in ids}
-    extra: dict[uuid.UUID, list[ExtraHoursRule]] = {i: [] for i in ids}
-    off: dict[uuid.UUID, list[Interval]] = {i: [] for i in ids}
-    if ids:
-        # Column selects, not entities: these run on every availability query and need no ORM objects.
-        hours_rows = await session.execute(
-            select(
-                WorkingHours.therapist_id, WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time
-            ).where(WorkingHours.therapist_id.in_(ids))
+    ids: Any
+    if isinstance(therapists, Service):
+        ids = (
+            select(TherapistService.therapist_id)
+            .join(Therapist, Therapist.id == TherapistService.therapist_id)
+            .where(TherapistService.service_id == therapists.id, Therapist.is_active.is_(True))
         )
-        for therapist_id, weekday, start, end in hours_rows:
-            weekly[therapist_id].append(WeeklyHours(weekday, start, end))
+    else:
+        ids = therapists
+    weekly: dict[uuid.UUID, list[WeeklyHours]] = {}
+    extra: dict[uuid.UUID, list[ExtraHoursRule]] = {}
+    off: dict[uuid.UUID, list[Interval]] = {}
+    branches: list[Any] = []
+    if isinstance(therapists, Service):
+        branches.append(select(literal(_THERAPIST, Integer), ids.subquery().c.therapist_id, *_NO_HOURS, *_NO_OFF))
+    if isinstance(therapists, Service) or therapists:
         first_day = window.start.astimezone(zone).date() - dt.timedelta(days=1)
         last_day = window.end.astimezone(zone).date() + dt.timedelta(days=1)
-        extra_rows = await session.execute(
-            select(ExtraHours.therapist_id, ExtraHours.day, ExtraHours.start_time, ExtraHours.end_time).where(
-                ExtraHours.therapist_id.in_(ids), ExtraHours.day >= first_day, ExtraHours.day <= last_day
-            )
-        )
-        for therapist_id, day, start, end in extra_rows:
-            extra[therapist_id].append(ExtraHoursRule(day, start, end))
-        off_rows = await session.execute(
-            select(TimeOff.therapist_id, TimeOff.start_at, TimeOff.end_at).where(
+        # Column selects, not entities: these run on every availability query and need no ORM objects.
+        branches += [
+            select(
+                literal(_WEEKLY, Integer),
+                WorkingHours.therapist_id,
+                WorkingHours.weekday,
+                cast(null(), Date),
+                WorkingHours.start_time,
+                WorkingHours.end_time,
+                *_NO_OFF,
+            ).where(WorkingHours.therapist_id.in_(ids)),
+            select(
+                literal(_EXTRA, Integer),
+                ExtraHours.therapist_id,
+                cast(null(), Integer),
+                ExtraHours.day,
+                ExtraHours.start_time,
+                ExtraHours.end_time,
+                *_NO_OFF,
+            ).where(ExtraHours.therapist_id.in_(ids), ExtraHours.day >= first_day, ExtraHours.day <= last_day),
+            select(literal(_OFF, Integer), TimeOff.therapist_id, *_NO_HOURS, TimeOff.start_at, TimeOff.end_at).where(
                 TimeOff.therapist_id.in_(ids), TimeOff.start_at < window.end, TimeOff.end_at > window.start
-            )
-        )
-        for therapist_id, start, end in off_rows:
-            off[therapist_id].append(Interval(start, end))
-    room_stmt = select(Room.id).where(Room.is_active.is_(True)).order_by(Room.id)
+            ),
+        ]
+    room_stmt = select(literal(_ROOM, Integer), Room.id, *_NO_HOURS, *_NO_OFF).where(Room.is_active.is_(True))
     if rule.room_ids is not None:
         room_stmt = room_stmt.where(Room.id.in_(rule.room_ids))
-    room_ids = list(await session.scalars(room_stmt))
-    busy, room_busy = await _busy_blocks(session, ids, room_ids, window, exclude)
+    branches.append(room_stmt)
+    # The first select fixes the result types; the NULLs are cast so that PostgreSQL can match them up.
+    stmt = union_all(*branches) if len(branches) > 1 else room_stmt
+    room_ids: list[uuid.UUID] = []
+    for kind, owner, weekday, day, start, end, start_at, end_at in await session.execute(stmt):
+        if kind == _WEEKLY:
+            weekly.setdefault(owner, []).append(WeeklyHours(weekday, start, end))
+        elif kind == _EXTRA:
+            extra.setdefault(owner, []).append(ExtraHoursRule(day, start, end))
+        elif kind == _OFF:
+            off.setdefault(owner, []).append(Interval(start_at, end_at))
+        elif kind == _ROOM:
+            room_ids.append(owner)
+        else:
+            weekly.setdefault(owner, [])
+    room_ids.sort()
+    therapist_ids = sorted(weekly) if isinstance(therapists, Service) else therapists
+    busy, room_busy = await _busy_blocks(session, therapist_ids, room_ids, window, exclude)
     calendars = [
-        TherapistCalendar(therapist_id=i, weekly=weekly[i], extra=extra[i], time_off=off[i], busy=busy.get(i, []))
-        for i in ids
+        TherapistCalendar(
+            therapist_id=i, weekly=weekly.get(i, []), extra=extra.get(i, []), time_off=off.get(i, []), busy=busy[i]
+        )
+        for i in therapist_ids
     ]
-    rooms = [RoomCalendar(room_id=r, busy=room_busy.get(r, [])) for r in room_ids]
+    rooms = [RoomCalendar(room_id=r, busy=room_busy[r]) for r in room_ids]
     return calendars, rooms
+
+
+# The `kind` column of _load_calendars' union, and the NULL columns a branch does not use.
+_WEEKLY, _EXTRA, _OFF, _ROOM, _THERAPIST = 0, 1, 2, 3, 4
+# Labelled, so that a select standing alone (only the rooms branch) keeps every column: SQLAlchemy
+# folds identical unlabelled expressions like two CAST(NULL AS TIME) into one.
+_NO_HOURS = (
+    cast(null(), Integer).label("weekday"),
+    cast(null(), Date).label("day"),
+    cast(null(), Time).label("start_time"),
+    cast(null(), Time).label("end_time"),
+)
+_NO_OFF = (cast(null(), TimeOff.start_at.type).label("start_at"), cast(null(), TimeOff.end_at.type).label("end_at"))
 
 
 def _local_day_window(zone: ZoneInfo, date_from: dt.date, date_to: dt.date) -> Interval:
@@ -276,6 +367,8 @@ def validate_range(date_from: dt.date, date_to: dt.date) -> None:
         raise InvalidInput("date_to must not be before date_from.", field="date_to")
     if (date_to - date_from).days >= MAX_RANGE_DAYS:
         raise InvalidInput(f"Ask for at most {MAX_RANGE_DAYS} days at a time.", field="date_to")
+    check_day(date_from, "date_from")
+    check_day(date_to, "date_to")
 
 
 async def availability(
@@ -293,11 +386,13 @@ async def availability(
     """Free starts over local dates [date_from, date_to]. `moving` names an appointment being moved:
     its own time counts as free, so a 10:00 visit can move to 10:30 (but is not offered 10:00 again)."""
     validate_range(date_from, date_to)
-    service = await get_service(session, service_id, online=online)
-    therapists = await therapists_for(session, service, therapist_id)
-    rule = await service_rule(session, service)
+    service, rule = await _service_with_rule(session, service_id, online=online)
+    # Everyone who performs the service is found inside load_calendars' own query (one round trip less).
+    therapists: list[uuid.UUID] | Service = service
+    if therapist_id is not None:
+        therapists = [t.id for t in await therapists_for(session, service, therapist_id)]
     zone = ZoneInfo(practice.timezone)
-    calendars, rooms = await load_calendars(
+    calendars, rooms = await _load_calendars(
         session, practice, therapists, rule, _local_day_window(zone, date_from, date_to), exclude=moving
     )
     slots = find_slots(
@@ -322,7 +417,7 @@ def _require_aware(start: dt.datetime, field: str = "start") -> dt.datetime:
         raise InvalidInput("Give the time with its UTC offset, e.g. 2027-03-02T09:00:00-05:00.", field=field)
     if start.second or start.microsecond:
         raise InvalidInput("Appointments start on a whole minute.", field=field)
-    return start.astimezone(dt.UTC)
+    return check_instant(start, field).astimezone(dt.UTC)
 
 
 def _reject(exc: SlotRejected, start: dt.datetime, end: dt.datetime) -> Exception:
@@ -370,20 +465,26 @@ async def _place(
     raise _reject(closest, start.astimezone(zone), end.astimezone(zone))
 
 
-def _is_double_booking(exc: IntegrityError) -> bool:
+# PostgreSQL: 23P01 an exclusion constraint refused the row; 40P01 a deadlock, which is how two transactions
+# inserting overlapping rows at the same moment end (each waits for the other's row; one is chosen to fail).
+_DOUBLE_BOOKING_SQLSTATES = {"23P01", "40P01"}
+
+
+def _is_double_booking(exc: DBAPIError) -> bool:
     text = str(exc.orig)
-    return "no_double_booking" in text or getattr(exc.orig, "sqlstate", None) == "23P01"
+    return "no_double_booking" in text or getattr(exc.orig, "sqlstate", None) in _DOUBLE_BOOKING_SQLSTATES
 
 
 @asynccontextmanager
 async def _written_or_slot_taken(
     session: AsyncSession, zone: ZoneInfo, start: dt.datetime, end: dt.datetime
 ) -> AsyncIterator[None]:
-    """Write inside a savepoint; a PostgreSQL exclusion violation there becomes `SlotTaken` for [start, end)."""
+    """Write inside a savepoint; a PostgreSQL exclusion violation (or the deadlock of two overlapping inserts)
+    there becomes `SlotTaken` for [start, end)."""
     try:
         async with session.begin_nested():
             yield
-    except IntegrityError as exc:
+    except DBAPIError as exc:
         if not _is_double_booking(exc):
             raise
         raise SlotTaken(
@@ -473,6 +574,9 @@ async def book_by_staff(
     )
 
 
+_PLACE_ATTEMPTS = 3
+
+
 async def _book(
     session: AsyncSession,
     practice: Practice,
@@ -494,26 +598,38 @@ async def _book(
         if room is None:
             raise NotFound("No such room.", field="room_id")
     policy = practice_policy(practice) if online else STAFF_POLICY
-    therapist, chosen_room, rule = await _place(session, practice, service, therapists, start, policy, now)
-    if room_id is not None and room_id != chosen_room:
-        chosen_room = await _require_room(session, practice, therapist, start, rule, room_id, now)
-    token = secrets.token_urlsafe(24)
-    block = block_for(start, rule)
-    appointment = Appointment(
-        client_id=client.id,
-        therapist_id=therapist.id,
-        service_id=service.id,
-        room_id=chosen_room,
-        start_at=start,
-        end_at=start + rule.duration,
-        block_start=block.start,
-        block_end=block.end,
-        status=AppointmentStatus.BOOKED,
-        source="online" if online else "staff",
-        manage_token_hash=hash_token(token),
-    )
-    async with _written_or_slot_taken(session, ZoneInfo(practice.timezone), appointment.start_at, appointment.end_at):
-        session.add(appointment)
+    # Between the check and the write a concurrent booking may take the room (or the "any" therapist)
+    # chosen here although another is free; PostgreSQL refuses the write once that booking commits.
+    # Then look again: the next check sees it and picks what is left, or says the time is gone.
+    for attempt in range(_PLACE_ATTEMPTS):
+        therapist, chosen_room, rule = await _place(session, practice, service, therapists, start, policy, now)
+        if room_id is not None and room_id != chosen_room:
+            chosen_room = await _require_room(session, practice, therapist, start, rule, room_id, now)
+        token = secrets.token_urlsafe(24)
+        block = block_for(start, rule)
+        appointment = Appointment(
+            client_id=client.id,
+            therapist_id=therapist.id,
+            service_id=service.id,
+            room_id=chosen_room,
+            start_at=start,
+            end_at=start + rule.duration,
+            block_start=block.start,
+            block_end=block.end,
+            status=AppointmentStatus.BOOKED,
+            source="online" if online else "staff",
+            manage_token_hash=hash_token(token),
+        )
+        try:
+            async with _written_or_slot_taken(
+                session, ZoneInfo(practice.timezone), appointment.start_at, appointment.end_at
+            ):
+                session.add(appointment)
+        except SlotTaken:
+            if attempt + 1 == _PLACE_ATTEMPTS:
+                raise
+            continue
+        break
     detail: dict[str, Any] = {"start": start.isoformat(), "therapist_id": str(therapist.id)}
     if start < now:
         detail["back_entered"] = True
@@ -618,7 +734,7 @@ async def reschedule(
     if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
         raise InvalidTransition(
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be moved.",
-            status=appointment.status.value,
+            appointment_status=appointment.status.value,
         )
     online = actor.kind == "client"
     if online and in_cancellation_window(practice, appointment, now):
@@ -664,7 +780,7 @@ async def cancel(
     if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
         raise InvalidTransition(
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be cancelled.",
-            status=appointment.status.value,
+            appointment_status=appointment.status.value,
         )
     late = in_cancellation_window(practice, appointment, now)
     if actor.kind == "client" and late:
@@ -701,7 +817,7 @@ async def transition(
         raise InvalidTransition(
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be marked "
             f"{target.value.replace('_', ' ')}.",
-            status=appointment.status.value,
+            appointment_status=appointment.status.value,
         )
     now = now or utcnow()
     if action == "no_show" and appointment.start_at > now:

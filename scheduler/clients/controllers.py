@@ -12,6 +12,7 @@ from scheduler.clients.models import Client
 from scheduler.clients.schemas import ClientIn, ClientList, ClientOut
 from scheduler.clients.services import ClientDetails
 from scheduler.deps import CurrentStaff, DbSession
+from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
 from scheduler.validation import parse_uuid
 
 
@@ -39,20 +40,28 @@ class ClientController(Controller):
     path = "/api/v1/clients"
     tags = ["clients"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @post("/", operation_id="createClient", summary="Create a client (409 when the e-mail is known)")
+    @post(
+        "/",
+        operation_id="createClient",
+        summary="Create a client (409 when the e-mail is known)",
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def create(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[ClientIn]) -> ClientOut:
         return client_out(await services.create_client(db_session, details_from(data)))
 
-    @get("/", operation_id="findClients", summary="Find clients by name, e-mail or phone")
+    @get(
+        "/", operation_id="findClients", summary="Find clients by name, e-mail or phone", responses=STAFF_READ_PROBLEMS
+    )
     async def find(self, db_session: DbSession, staff: CurrentStaff, q: FromQuery[str] = "") -> ClientList:
         return ClientList(items=[client_out(c) for c in await services.search_clients(db_session, q[:100])])
 
-    @get("/{client_id:str}", operation_id="getClient")
+    @get("/{client_id:str}", operation_id="getClient", responses=STAFF_READ_PROBLEMS)
     async def get_one(self, db_session: DbSession, staff: CurrentStaff, client_id: FromPath[str]) -> ClientOut:
         return client_out(await services.get_client(db_session, parse_uuid(client_id, "client_id")))
 
-    @patch("/{client_id:str}", operation_id="updateClient")
+    @patch("/{client_id:str}", operation_id="updateClient", responses=STAFF_WRITE_PROBLEMS)
     async def update(
         self, db_session: DbSession, staff: CurrentStaff, client_id: FromPath[str], data: JSONBody[ClientIn]
     ) -> ClientOut:

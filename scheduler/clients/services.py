@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduler.clients.models import Client
 from scheduler.errors import AlreadyExists, InvalidInput, NotFound
 from scheduler.practice.services import normalise_email
+from scheduler.validation import check_day
 
 MAX_NAME = 100
 
@@ -54,6 +55,8 @@ def _clean(details: ClientDetails, prefix: str = "") -> ClientDetails:
         raise InvalidInput("Enter a phone number with 7 to 15 digits.", field=f"{prefix}phone")
     if details.date_of_birth and details.date_of_birth > dt.datetime.now(dt.UTC).date():
         raise InvalidInput("A date of birth cannot be in the future.", field=f"{prefix}date_of_birth")
+    if details.date_of_birth:
+        check_day(details.date_of_birth, f"{prefix}date_of_birth")
     return ClientDetails(
         first_name=first,
         last_name=last,

@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from scheduler.auth import api_staff
 from scheduler.deps import CurrentStaff, DbSession, PathPractice
+from scheduler.openapi import PUBLIC_READ_PROBLEMS, STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
 from scheduler.practice import services
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import ApiToken, Practice, Role, Room, Service, StaffUser, Therapist
@@ -107,12 +108,22 @@ class PublicCatalogueController(Controller):
     tags = ["public"]
     dependencies = {"practice": Provide(provide_public_practice)}
 
-    @get("/services", operation_id="listPublicServices", summary="Services bookable online")
+    @get(
+        "/services",
+        operation_id="listPublicServices",
+        summary="Services bookable online",
+        responses=PUBLIC_READ_PROBLEMS,
+    )
     async def list_services(self, db_session: DbSession, practice: PathPractice) -> ServiceList:
         items = await services.list_services(db_session, public=True)
         return ServiceList(items=[service_out(s, practice.currency) for s in items])
 
-    @get("/therapists", operation_id="listPublicTherapists", summary="Therapists and the services they perform")
+    @get(
+        "/therapists",
+        operation_id="listPublicTherapists",
+        summary="Therapists and the services they perform",
+        responses=PUBLIC_READ_PROBLEMS,
+    )
     async def list_therapists(self, db_session: DbSession, practice: PathPractice) -> TherapistList:
         rows = await services.list_therapists(db_session, public=True)
         return TherapistList(items=[therapist_out(t, ids) for t, ids in rows])
@@ -124,8 +135,9 @@ class StaffPracticeController(Controller):
     path = "/api/v1"
     tags = ["practice"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/practice", operation_id="getPractice")
+    @get("/practice", operation_id="getPractice", responses=STAFF_READ_PROBLEMS)
     async def get_practice(self, db_session: DbSession, staff: CurrentStaff) -> PracticeOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         return PracticeOut(
@@ -146,16 +158,17 @@ class UserController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
     dependencies = {"staff": Provide(api_staff(Role.OWNER))}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listUsers")
+    @get("/", operation_id="listUsers", responses=STAFF_READ_PROBLEMS)
     async def list_users(self, db_session: DbSession, staff: CurrentStaff) -> UserList:
         return UserList(items=[user_out(u) for u in await services.list_users(db_session)])
 
-    @get("/{user_id:str}", operation_id="getUser")
+    @get("/{user_id:str}", operation_id="getUser", responses=STAFF_READ_PROBLEMS)
     async def get_user(self, db_session: DbSession, staff: CurrentStaff, user_id: FromPath[str]) -> UserOut:
         return user_out(await services.get_user(db_session, parse_uuid(user_id, "user_id")))
 
-    @post("/", operation_id="createUser")
+    @post("/", operation_id="createUser", responses=STAFF_WRITE_PROBLEMS)
     async def create_user(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[UserCreate]) -> UserOut:
         practice = await db_session.get_one(Practice, staff.practice_id)
         therapist_id = None
@@ -180,12 +193,13 @@ class TokenController(Controller):
     path = "/api/v1/tokens"
     tags = ["users"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listTokens")
+    @get("/", operation_id="listTokens", responses=STAFF_READ_PROBLEMS)
     async def list_tokens(self, db_session: DbSession, staff: CurrentStaff) -> TokenList:
         return TokenList(items=[token_out(t) for t in await services.list_tokens(db_session, staff)])
 
-    @post("/", operation_id="createToken")
+    @post("/", operation_id="createToken", responses=STAFF_WRITE_PROBLEMS)
     async def create_token(
         self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[TokenCreate]
     ) -> TokenIssued:
@@ -193,6 +207,6 @@ class TokenController(Controller):
         base = token_out(token)
         return TokenIssued(**{f: getattr(base, f) for f in base.__struct_fields__}, token=plain)
 
-    @delete("/{token_id:str}", operation_id="revokeToken", status_code=204)
+    @delete("/{token_id:str}", operation_id="revokeToken", status_code=204, responses=STAFF_WRITE_PROBLEMS)
     async def revoke_token(self, db_session: DbSession, staff: CurrentStaff, token_id: FromPath[str]) -> None:
         await services.revoke_token(db_session, parse_uuid(token_id, "token_id"), staff)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency, get_currency_precision
 
 from scheduler.errors import InvalidInput, RuleViolation
+from scheduler.validation import check_day, check_instant
 
 DURATION_MINUTES = (5, 480)
 BUFFER_MINUTES = (0, 120)
@@ -132,16 +133,17 @@ def local_day(value: str, field: str) -> dt.date:
     if not _DAY_RE.match(cleaned):
         raise InvalidInput("Use a date like 2025-03-14.", field=field)
     try:
-        return dt.date.fromisoformat(cleaned)
+        day = dt.date.fromisoformat(cleaned)
     except ValueError:
         raise InvalidInput("That date does not exist.", field=field) from None
+    return check_day(day, field)
 
 
 def instant(value: dt.datetime, field: str) -> dt.datetime:
     """An instant must say which one: a datetime without a UTC offset is ambiguous and refused."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("Include a UTC offset, e.g. 2025-03-14T09:00:00-04:00.", field=field)
-    return value.astimezone(dt.UTC)
+    return check_instant(value, field).astimezone(dt.UTC)
 
 
 def parse_instant(value: str, field: str) -> dt.datetime:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.db import Base
@@ -164,31 +165,44 @@ async def deactivate_therapist(session: AsyncSession, therapist_id: uuid.UUID) -
 # --- rooms ------------------------------------------------------------------------------------------
 
 
+def _room_taken(name: str) -> AlreadyExists:
+    return AlreadyExists(f"There is already a room called {name!r}.", field="name")
+
+
 async def _room_name(session: AsyncSession, raw: str, room_id: uuid.UUID | None = None) -> str:
     name = rules.text(raw, "name", max_length=100, required=True)
-    query = select(Room.id).where(func.lower(Room.name) == name.lower())
+    # Compared here rather than with SQL lower(), which folds only ASCII letters on SQLite (and under the C
+    # collation on PostgreSQL): "Salle Ü" and "salle ü" are one name. A practice has a handful of rooms.
+    query = select(Room.name)
     if room_id is not None:
         query = query.where(Room.id != room_id)
-    if await session.scalar(query) is not None:
-        raise AlreadyExists(f"There is already a room called {name!r}.", field="name")
+    if any(other.casefold() == name.casefold() for other in await session.scalars(query)):
+        raise _room_taken(name)
     return name
 
 
 async def create_room(session: AsyncSession, data: RoomCreate) -> Room:
     room = Room(name=await _room_name(session, data.name))
-    session.add(room)
-    await session.flush()
+    try:
+        # A savepoint: a request that took the name since the check above makes the unique index refuse this.
+        async with session.begin_nested():
+            session.add(room)
+    except IntegrityError:
+        raise _room_taken(room.name) from None
     return room
 
 
 async def update_room(session: AsyncSession, room_id: uuid.UUID, data: RoomUpdate) -> Room:
     room = await _get(session, Room, room_id, "room_id", "room")
     given = _given(data)
-    if "name" in given:
-        room.name = await _room_name(session, given["name"], room.id)
-    if "is_active" in given:
-        room.is_active = given["is_active"]
-    await session.flush()
+    name = await _room_name(session, given["name"], room.id) if "name" in given else room.name
+    try:
+        async with session.begin_nested():  # as in create_room
+            room.name = name
+            if "is_active" in given:
+                room.is_active = given["is_active"]
+    except IntegrityError:
+        raise _room_taken(name) from None
     return room
 
 

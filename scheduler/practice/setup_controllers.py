@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from scheduler.auth import api_staff
 from scheduler.deps import CurrentStaff, DbSession
+from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
 from scheduler.practice import rules, services, setup
 from scheduler.practice.controllers import room_out, service_detail, therapist_detail
 from scheduler.practice.models import ExtraHours, Practice, Role, TimeOff
@@ -87,29 +88,37 @@ class TherapistController(Controller):
     path = "/api/v1/therapists"
     tags = ["practice set-up"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listTherapists", summary="Active therapists (add ?include_inactive=true for all)")
+    @get(
+        "/",
+        operation_id="listTherapists",
+        summary="Active therapists (add ?include_inactive=true for all)",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def list_therapists(
         self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
     ) -> TherapistDetailList:
         rows = await services.list_therapists(db_session, include_inactive=include_inactive)
         return TherapistDetailList(items=[therapist_detail(t, ids) for t, ids in rows])
 
-    @get("/{therapist_id:str}", operation_id="getTherapist")
+    @get("/{therapist_id:str}", operation_id="getTherapist", responses=STAFF_READ_PROBLEMS)
     async def get_therapist(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
     ) -> TherapistDetail:
         therapist, ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
         return therapist_detail(therapist, ids)
 
-    @post("/", operation_id="createTherapist", dependencies=owner_only())
+    @post("/", operation_id="createTherapist", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def create_therapist(
         self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[TherapistCreate]
     ) -> TherapistDetail:
         therapist, ids = await setup.create_therapist(db_session, data)
         return therapist_detail(therapist, ids)
 
-    @patch("/{therapist_id:str}", operation_id="updateTherapist", dependencies=owner_only())
+    @patch(
+        "/{therapist_id:str}", operation_id="updateTherapist", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS
+    )
     async def update_therapist(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TherapistUpdate]
     ) -> TherapistDetail:
@@ -122,13 +131,19 @@ class TherapistController(Controller):
         summary="Deactivate (past visits keep pointing at the therapist)",
         dependencies=owner_only(),
         status_code=204,
+        responses=STAFF_WRITE_PROBLEMS,
     )
     async def deactivate_therapist(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
     ) -> None:
         await setup.deactivate_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
 
-    @get("/{therapist_id:str}/hours", operation_id="getWeeklyHours", summary="Regular weekly hours (local time)")
+    @get(
+        "/{therapist_id:str}/hours",
+        operation_id="getWeeklyHours",
+        summary="Regular weekly hours (local time)",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def get_hours(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
     ) -> WeeklyHoursList:
@@ -139,6 +154,7 @@ class TherapistController(Controller):
         operation_id="replaceWeeklyHours",
         summary="Replace the whole regular week",
         dependencies=owner_only(),
+        responses=STAFF_WRITE_PROBLEMS,
     )
     async def replace_hours(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[WeeklyHoursList]
@@ -146,14 +162,19 @@ class TherapistController(Controller):
         week = await setup.replace_weekly_hours(db_session, parse_uuid(therapist_id, "therapist_id"), data.items)
         return week_out(week)
 
-    @get("/{therapist_id:str}/time-off", operation_id="listTimeOff")
+    @get("/{therapist_id:str}/time-off", operation_id="listTimeOff", responses=STAFF_READ_PROBLEMS)
     async def list_time_off(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
     ) -> TimeOffList:
         rows = await setup.list_time_off(db_session, parse_uuid(therapist_id, "therapist_id"))
         return TimeOffList(items=[time_off_out(r) for r in rows])
 
-    @post("/{therapist_id:str}/time-off", operation_id="addTimeOff", dependencies=owner_only())
+    @post(
+        "/{therapist_id:str}/time-off",
+        operation_id="addTimeOff",
+        dependencies=owner_only(),
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def add_time_off(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TimeOffCreate]
     ) -> TimeOffOut:
@@ -164,6 +185,7 @@ class TherapistController(Controller):
         operation_id="removeTimeOff",
         dependencies=owner_only(),
         status_code=204,
+        responses=STAFF_WRITE_PROBLEMS,
     )
     async def remove_time_off(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], time_off_id: FromPath[str]
@@ -172,14 +194,19 @@ class TherapistController(Controller):
             db_session, parse_uuid(therapist_id, "therapist_id"), parse_uuid(time_off_id, "time_off_id")
         )
 
-    @get("/{therapist_id:str}/extra-hours", operation_id="listExtraHours")
+    @get("/{therapist_id:str}/extra-hours", operation_id="listExtraHours", responses=STAFF_READ_PROBLEMS)
     async def list_extra_hours(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
     ) -> ExtraHoursList:
         rows = await setup.list_extra_hours(db_session, parse_uuid(therapist_id, "therapist_id"))
         return ExtraHoursList(items=[extra_hours_out(r) for r in rows])
 
-    @post("/{therapist_id:str}/extra-hours", operation_id="addExtraHours", dependencies=owner_only())
+    @post(
+        "/{therapist_id:str}/extra-hours",
+        operation_id="addExtraHours",
+        dependencies=owner_only(),
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def add_extra_hours(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[ExtraHoursCreate]
     ) -> ExtraHoursOut:
@@ -190,6 +217,7 @@ class TherapistController(Controller):
         operation_id="removeExtraHours",
         dependencies=owner_only(),
         status_code=204,
+        responses=STAFF_WRITE_PROBLEMS,
     )
     async def remove_extra_hours(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], extra_id: FromPath[str]
@@ -205,8 +233,14 @@ class RoomController(Controller):
     path = "/api/v1/rooms"
     tags = ["practice set-up"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listRooms", summary="Active rooms (add ?include_inactive=true for all)")
+    @get(
+        "/",
+        operation_id="listRooms",
+        summary="Active rooms (add ?include_inactive=true for all)",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def list_rooms(
         self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
     ) -> RoomList:
@@ -214,21 +248,27 @@ class RoomController(Controller):
             items=[room_out(r) for r in await services.list_rooms(db_session, include_inactive=include_inactive)]
         )
 
-    @get("/{room_id:str}", operation_id="getRoom")
+    @get("/{room_id:str}", operation_id="getRoom", responses=STAFF_READ_PROBLEMS)
     async def get_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> RoomOut:
         return room_out(await services.get_room(db_session, parse_uuid(room_id, "room_id")))
 
-    @post("/", operation_id="createRoom", dependencies=owner_only())
+    @post("/", operation_id="createRoom", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def create_room(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[RoomCreate]) -> RoomOut:
         return room_out(await setup.create_room(db_session, data))
 
-    @patch("/{room_id:str}", operation_id="updateRoom", dependencies=owner_only())
+    @patch("/{room_id:str}", operation_id="updateRoom", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def update_room(
         self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str], data: JSONBody[RoomUpdate]
     ) -> RoomOut:
         return room_out(await setup.update_room(db_session, parse_uuid(room_id, "room_id"), data))
 
-    @delete("/{room_id:str}", operation_id="deactivateRoom", dependencies=owner_only(), status_code=204)
+    @delete(
+        "/{room_id:str}",
+        operation_id="deactivateRoom",
+        dependencies=owner_only(),
+        status_code=204,
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def deactivate_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> None:
         await setup.deactivate_room(db_session, parse_uuid(room_id, "room_id"))
 
@@ -239,8 +279,14 @@ class ServiceController(Controller):
     path = "/api/v1/services"
     tags = ["practice set-up"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="listServices", summary="Active services (add ?include_inactive=true for all)")
+    @get(
+        "/",
+        operation_id="listServices",
+        summary="Active services (add ?include_inactive=true for all)",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def list_services(
         self, db_session: DbSession, staff: CurrentStaff, include_inactive: FromQuery[bool] = False
     ) -> ServiceDetailList:
@@ -248,13 +294,13 @@ class ServiceController(Controller):
         rows = await setup.list_services(db_session, include_inactive=include_inactive)
         return ServiceDetailList(items=[service_detail(s, rooms, practice.currency) for s, rooms in rows])
 
-    @get("/{service_id:str}", operation_id="getService")
+    @get("/{service_id:str}", operation_id="getService", responses=STAFF_READ_PROBLEMS)
     async def get_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> ServiceDetail:
         practice = await db_session.get_one(Practice, staff.practice_id)
         service, rooms = await setup.get_service(db_session, parse_uuid(service_id, "service_id"))
         return service_detail(service, rooms, practice.currency)
 
-    @post("/", operation_id="createService", dependencies=owner_only())
+    @post("/", operation_id="createService", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def create_service(
         self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[ServiceCreate]
     ) -> ServiceDetail:
@@ -262,7 +308,7 @@ class ServiceController(Controller):
         service, rooms = await setup.create_service(db_session, data)
         return service_detail(service, rooms, practice.currency)
 
-    @patch("/{service_id:str}", operation_id="updateService", dependencies=owner_only())
+    @patch("/{service_id:str}", operation_id="updateService", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def update_service(
         self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str], data: JSONBody[ServiceUpdate]
     ) -> ServiceDetail:
@@ -270,7 +316,13 @@ class ServiceController(Controller):
         service, rooms = await setup.update_service(db_session, parse_uuid(service_id, "service_id"), data)
         return service_detail(service, rooms, practice.currency)
 
-    @delete("/{service_id:str}", operation_id="deactivateService", dependencies=owner_only(), status_code=204)
+    @delete(
+        "/{service_id:str}",
+        operation_id="deactivateService",
+        dependencies=owner_only(),
+        status_code=204,
+        responses=STAFF_WRITE_PROBLEMS,
+    )
     async def deactivate_service(self, db_session: DbSession, staff: CurrentStaff, service_id: FromPath[str]) -> None:
         await setup.deactivate_service(db_session, parse_uuid(service_id, "service_id"))
 
@@ -281,12 +333,13 @@ class PolicyController(Controller):
     path = "/api/v1/practice/policy"
     tags = ["practice set-up"]
     dependencies = {"staff": Provide(api_staff())}
+    security = STAFF_SECURITY
 
-    @get("/", operation_id="getBookingPolicy")
+    @get("/", operation_id="getBookingPolicy", responses=STAFF_READ_PROBLEMS)
     async def get_policy(self, db_session: DbSession, staff: CurrentStaff) -> PolicyOut:
         return policy_out(await db_session.get_one(Practice, staff.practice_id))
 
-    @patch("/", operation_id="updateBookingPolicy", dependencies=owner_only())
+    @patch("/", operation_id="updateBookingPolicy", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def update_policy(
         self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[PolicyUpdate]
     ) -> PolicyOut:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from scheduler.errors import InvalidInput
+from scheduler.validation import check_day
 from scheduler.web.format import (
     format_day,
     format_day_range,
@@ -119,7 +120,7 @@ def first_free(slots: list[Slot]) -> list[Slot]:
 
 def week_start(practice: Practice, week: dt.date | None) -> dt.date:
     today = local_today(practice)
-    return today if week is None or week < today else week
+    return today if week is None or week < today else check_day(week, "week")
 
 
 def week_view(practice: Practice, first: dt.date, slots: list[Slot], slot_href: Linker, week_href: Linker) -> WeekView:

@@ -29,7 +29,7 @@ from scheduler.deps import CurrentStaff, DbSession, PathPractice
 from scheduler.errors import InvalidInput
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Practice, StaffUser
-from scheduler.validation import parse_uuid, parse_uuid_field
+from scheduler.validation import check_day, parse_uuid, parse_uuid_field
 from scheduler.web.schedule_pages import FORM_ERRORS, appointment_page, book_page, move_page
 from scheduler.web.schedule_views import book_url, schedule_page, schedule_url
 
@@ -70,9 +70,10 @@ def _day(raw: str, practice: Practice) -> dt.date:
     if not raw.strip():
         return _today(practice)
     try:
-        return dt.date.fromisoformat(raw.strip())
+        day = dt.date.fromisoformat(raw.strip())
     except ValueError:
         raise InvalidInput("Give the date as YYYY-MM-DD.", field="date") from None
+    return check_day(day, "date")
 
 
 def _start(raw: str) -> dt.datetime:

@@ -1,6 +1,7 @@
 """Browser harness: the real app served by uvicorn in a subprocess, driven by headless Debian Chromium.
 
-- `live_server` (session): the base URL of `uvicorn scheduler.asgi:app` on a free loopback port, on the run's database.
+- `live_server` (session, tests/conftest.py): the base URL of `uvicorn scheduler.asgi:app` on a free loopback port,
+  on the run's database; a failed test's report carries the tail of the server's log.
 - `demo_practice` (autouse): every browser test starts from empty tables plus the seeded demo practice,
   whose staff sign in with `PASSWORD`.
 - `page` / `phone_page`: a fresh browser context per test, desktop (1280x800) or phone (390x844) viewport.
@@ -11,18 +12,13 @@ Playwright's async API is used so fixtures and tests share pytest-asyncio's sess
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, Playwright, ViewportSize, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
@@ -50,13 +46,10 @@ CHROMIUM_ARGS = [
 DESKTOP_VIEWPORT = ViewportSize(width=1280, height=800)
 PHONE_VIEWPORT = ViewportSize(width=390, height=844)
 
-SERVER_SECRET_KEY = "browser-test-secret-key-not-for-production-0123456789"
-SERVER_START_TIMEOUT = 20.0
 # Generous for a loaded CI box, far below anything a healthy page needs.
 ACTION_TIMEOUT_MS = 15_000
 expect.set_options(timeout=10_000)
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _HERE = Path(__file__).resolve().parent
 _SKIP_REASON = "!!! SKIPPING BROWSER TESTS"
 
@@ -77,9 +70,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
-    log_path = item.config.stash.get(_SERVER_LOG, None)
-    if report.failed and log_path is not None:
-        report.sections.append(("carebook server log (tail)", _log_tail(log_path)))
 
 
 def _failed(node: pytest.Item) -> bool:
@@ -103,73 +93,6 @@ def _artifact_name(node: pytest.Item) -> str:
 
 
 # --- the app under test --------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-_SERVER_LOG = pytest.StashKey[Path]()
-
-
-def _log_tail(path: Path, limit: int = 6000) -> str:
-    try:
-        return path.read_bytes()[-limit:].decode(errors="replace")
-    except OSError:
-        return "(no server log)"
-
-
-@pytest.fixture(scope="session")
-def live_server(
-    database_url: str, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """`uvicorn scheduler.asgi:app` on a free loopback port; yields its base URL once /health answers 200."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CAREBOOK_DATABASE_URL": database_url,
-        "CAREBOOK_SECRET_KEY": SERVER_SECRET_KEY,
-        "CAREBOOK_BASE_URL": base_url,
-    }
-    command = [sys.executable, "-m", "uvicorn", "scheduler.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    log_path = tmp_path_factory.mktemp("carebook-server") / "server.log"
-    pytestconfig.stash[_SERVER_LOG] = log_path
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT
-            while not _healthy(f"{base_url}/health"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    state = f"exited with {process.returncode}" if process.poll() is not None else "timed out"
-                    pytest.fail(
-                        f"the app server {state} before GET /health answered 200:\n{_log_tail(log_path)}",
-                        pytrace=False,
-                    )
-                time.sleep(0.1)
-            yield base_url
-        finally:
-            _stop(process)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,8 @@
-"""Two clients, one slot: under concurrency exactly one booking wins and the rest get a clean 409."""
+"""Two clients, one slot: under concurrency exactly one booking wins and the rest get a clean 409.
+
+The races go to the real app served by uvicorn (`live_server`) over sockets, all requests in flight at
+once; the in-process test client would serve them one after another and prove nothing about races.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import asyncio
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +24,13 @@ from tests.integration.booking_helpers import Client, at, booking, load_demo, we
 from tests.integration.conftest import Factory
 
 RACERS = 50
+
+
+@pytest.fixture
+async def http(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
+    async with httpx.AsyncClient(base_url=live_server, timeout=120, limits=limits) as racing:
+        yield racing
 
 
 def as_uuid(raw: Any) -> uuid.UUID:
@@ -47,13 +61,13 @@ def _assert_all_409_slot_taken(responses: list[Any]) -> None:
 
 
 async def test_fifty_clients_racing_for_one_slot_get_one_201_and_49_409(
-    client: Client, factory: Factory, engine: AsyncEngine
+    client: Client, http: httpx.AsyncClient, factory: Factory, engine: AsyncEngine
 ) -> None:
     await factory.demo()
     demo = await load_demo(client)
     start = at(weekday_ahead(), 10)
     requests = [
-        client.post(
+        http.post(
             "/api/v1/practices/demo/bookings",
             json=booking(demo.massage, demo.therapist, start, email=f"racer{i}@example.test"),
         )
@@ -70,7 +84,7 @@ async def test_fifty_clients_racing_for_one_slot_get_one_201_and_49_409(
 
 
 async def test_partially_overlapping_bookings_never_overlap_once_stored(
-    client: Client, factory: Factory, engine: AsyncEngine
+    client: Client, http: httpx.AsyncClient, factory: Factory, engine: AsyncEngine
 ) -> None:
     await factory.demo()
     demo = await load_demo(client)
@@ -79,7 +93,7 @@ async def test_partially_overlapping_bookings_never_overlap_once_stored(
     starts = [at(day, 9 + (i * 15) // 60, (i * 15) % 60) for i in range(24)]
     responses = await asyncio.gather(
         *[
-            client.post(
+            http.post(
                 "/api/v1/practices/demo/bookings",
                 json=booking(demo.massage, demo.therapist, start, email=f"p{i}@example.test"),
             )
@@ -96,7 +110,7 @@ async def test_partially_overlapping_bookings_never_overlap_once_stored(
 
 
 async def test_two_services_competing_for_the_only_suitable_room(
-    client: Client, factory: Factory, engine: AsyncEngine
+    http: httpx.AsyncClient, factory: Factory, engine: AsyncEngine
 ) -> None:
     practice = await factory.practice("one-room")
     async with session_scope(factory.alchemy) as session:
@@ -127,7 +141,7 @@ async def test_two_services_competing_for_the_only_suitable_room(
     start = at(weekday_ahead(), 11)
     responses = await asyncio.gather(
         *[
-            client.post(
+            http.post(
                 "/api/v1/practices/one-room/bookings",
                 json=booking(pairs[i % 2][1], pairs[i % 2][0], start, email=f"r{i}@example.test"),
             )

@@ -233,3 +233,26 @@ async def test_nine_am_is_offered_at_nine_local_on_both_sides_of_dst_changes(
         assert first.startswith(f"{day.isoformat()}T09:00:00")
         offsets.add(first[-6:])
     assert offsets == {"-05:00", "-04:00"}
+
+
+async def test_any_therapist_when_nobody_performs_the_service_is_a_clear_refusal(
+    client: Client, factory: Factory
+) -> None:
+    practice = await factory.demo()
+    demo = await load_demo(client)
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        await session.execute(update(Therapist).values(is_active=False))
+    response = await client.post(BOOK, json=booking(demo.massage, None, at(weekday_ahead(), 10)))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "service_not_performed"
+    slots = await client.get(
+        "/api/v1/practices/demo/availability",
+        params={
+            "service_id": demo.massage,
+            "date_from": weekday_ahead().isoformat(),
+            "date_to": weekday_ahead().isoformat(),
+        },
+    )
+    assert slots.status_code == 200
+    assert slots.json() == {"slots": []}
