@@ -93,7 +93,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: CarebookError) -> 
 _NAMED_FIELD_RE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
 
 
-def _field_of(key: str, message: str) -> str:
+def field_of(key: str, message: str) -> str:
     named = _NAMED_FIELD_RE.match(message)
     if named is None:
         return "body" if key == "data" else key  # the handler's `data` is the request body as a whole
@@ -110,7 +110,7 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
                     message = "The request needs a body."
                 errors.append(
                     {
-                        "field": _field_of(str(item.get("key") or ""), message),
+                        "field": field_of(str(item.get("key") or ""), message),
                         "source": str(item.get("source") or ""),
                         "message": message,
                     }

@@ -55,6 +55,8 @@ _PROBLEM_DESCRIPTIONS = {
     403: "The staff member's role does not allow this (`permission_denied`)",
     404: "No such practice or object (`not_found`, with the `field` naming it)",
     409: "Conflicts with the current state (`slot_taken`, `already_exists`, `invalid_transition`, ...)",
+    413: "The body is larger than 1 MiB (`body_too_large`)",
+    415: "The body is not JSON (`unsupported_media_type`); send `Content-Type: application/json`",
     422: "Well-formed, but a practice rule forbids it (`code` names the rule, `field` the input)",
 }
 
@@ -75,9 +77,9 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 # Public handlers name the practice in the path; staff handlers need a token (and some a role). Writes can also
 # conflict with the current state (409) or break a practice rule (422).
 PUBLIC_READ_PROBLEMS = problems(400, 404)
-PUBLIC_WRITE_PROBLEMS = problems(400, 404, 409, 422)
+PUBLIC_WRITE_PROBLEMS = problems(400, 404, 409, 413, 415, 422)
 STAFF_READ_PROBLEMS = problems(400, 401, 403, 404)
-STAFF_WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 422)
+STAFF_WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 415, 422)
 
 
 STAFF_AUTH_SCHEME = "staffToken"

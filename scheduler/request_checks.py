@@ -19,11 +19,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import SerializationException
 from litestar.params import BodyKwarg
 
+from scheduler.error_handlers import field_of
 from scheduler.errors import InvalidInput, NotFound, UnsupportedMediaType
 
 NUL = "\x00"
@@ -52,8 +54,8 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     body = request.route_handler.parsed_fn_signature.parameters.get("data")
     declared = body.kwarg_definition if body is not None else None
     media_type = declared.media_type if isinstance(declared, BodyKwarg) else None
-    if media_type == RequestEncodingType.JSON:
-        await _check_json_body(request)
+    if media_type == RequestEncodingType.JSON and body is not None:
+        await _check_json_body(request, body.annotation)
     elif request.content_type[0] in {RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART}:
         for name, value in (await request.form()).multi_items():
             if isinstance(value, str) and not storable(value):
@@ -84,7 +86,7 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-async def _check_json_body(request: Request[Any, Any, Any]) -> None:
+async def _check_json_body(request: Request[Any, Any, Any], declared_type: Any) -> None:
     declared = request.headers.get("content-type")
     if declared is not None and not _is_json(request.content_type[0].lower()):
         raise UnsupportedMediaType(
@@ -102,6 +104,20 @@ async def _check_json_body(request: Request[Any, Any, Any]) -> None:
     where = _unstorable_text(value)
     if where is not None:
         raise InvalidInput(_NUL_DETAIL, field=where or "body")
+    _check_types_strictly(value, declared_type)
+
+
+def _check_types_strictly(value: Any, declared_type: Any) -> None:
+    """JSON types must match the schema: Litestar's own decoding would turn "TRUE" into true and "30" into 30."""
+    try:
+        msgspec.convert(value, declared_type, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        problem, _, at = message.partition(" - at `")
+        path = at.rstrip("`").removeprefix("$").lstrip(".") if at else ""
+        raise InvalidInput(problem, field=field_of(path, problem) or "body") from None
+    except (TypeError, ValueError):
+        return  # a body type msgspec cannot check on its own is left to Litestar's decoding
 
 
 def _unstorable_text(value: Any) -> str | None:

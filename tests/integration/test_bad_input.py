@@ -927,3 +927,20 @@ async def _practice_by_slug(factory: Factory, slug: str) -> Practice:
 
     async with session_scope(factory.alchemy) as session:
         return await services.get_practice_by_slug(session, slug)
+
+
+async def test_json_types_are_checked_strictly_not_coerced(client: Any, factory: Any) -> None:
+    """A string where the schema says boolean or integer is refused, naming the field (no silent coercion)."""
+    from scheduler.practice.models import Role
+
+    practice = await factory.demo()
+    owner = await factory.staff(practice, Role.OWNER)
+    policy = await client.patch("/api/v1/practice/policy", json={"horizon_days": "30"}, headers=owner.headers)
+    assert policy.status_code == 400, policy.text
+    assert policy.json()["field"] == "horizon_days"
+    rooms = (await client.get("/api/v1/rooms", headers=owner.headers)).json()["items"]
+    flag = await client.patch(f"/api/v1/rooms/{rooms[0]['id']}", json={"is_active": "TRUE"}, headers=owner.headers)
+    assert flag.status_code == 400, flag.text
+    assert flag.json()["field"] == "is_active"
+    fine = await client.patch("/api/v1/practice/policy", json={"horizon_days": 30}, headers=owner.headers)
+    assert fine.status_code == 200, fine.text
