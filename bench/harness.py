@@ -30,17 +30,6 @@ class Result:
         return asdict(self) | {"ratio": round(self.ratio, 2), "passed": self.passed}
 
 
-async def median_ms(work: Callable[[], Awaitable[object]], runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        await work()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await work()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
-
-
 async def paired_median_ms(
     ours: Callable[[], Awaitable[object]],
     floor: Callable[[], Awaitable[object]],

@@ -79,6 +79,7 @@ _TICK: Final = timedelta(microseconds=1)
 
 _Instant = timedelta  # time since the Unix epoch
 
+# In check_slot's order (callers rank refusals by it).
 RejectionRule = Literal[
     "nonexistent_local_time",
     "min_notice",

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import TIMESTAMP, Date, Integer, Time, and_, cast, literal, null, or_, select, type_coerce, union_all
@@ -27,6 +27,7 @@ from scheduler.booking import notices
 from scheduler.booking.availability import (
     BookingPolicy,
     Interval,
+    RejectionRule,
     RoomCalendar,
     ServiceRule,
     Slot,
@@ -82,17 +83,8 @@ _RULE_MESSAGES = {
 }
 
 
-# check_slot's order: a later rule means the start passed every earlier one.
-_RULE_ORDER = [
-    "nonexistent_local_time",
-    "min_notice",
-    "beyond_horizon",
-    "outside_hours",
-    "off_grid",
-    "time_off",
-    "slot_taken",
-    "no_room",
-]
+# RejectionRule lists the rules in check_slot's order: a later rule means the start passed every earlier one.
+_RULE_ORDER: tuple[str, ...] = get_args(RejectionRule)
 
 
 @dataclass(frozen=True)
