@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from typing import Any
 
 from sqlalchemy import text
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.practice.models import Role
 from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_demo, weekday_ahead
-from tests.integration.conftest import Factory, Staff
+from tests.integration.conftest import PASSWORD, Factory, Staff
 
 CONFLICT_DATES = (2, 4, 7)  # 1-based occurrences booked by someone else first
 
@@ -471,3 +472,24 @@ async def test_the_desk_reads_no_treatment_plans_but_sees_the_series_on_the_sche
     seen = await series_appointments(client, desk, client_id, dates)
     assert {a["series_id"] for a in seen} == {series["id"]}
     assert len(seen) == 8
+
+
+async def test_the_desk_schedule_marks_series_occurrences(client: Client, factory: Factory) -> None:
+    owner, _demo, _client_id, plan_id, dates = await setup_plan(client, factory)
+    await commit_clean(client, owner, plan_id)
+    await factory.staff(owner.practice, Role.DESK, email="frontdesk@demo.test")
+    login = await client.get("/login", headers={"accept": "text/html"})
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', login.text)
+    assert token
+    signed_in = await client.post(
+        "/login",
+        data={"email": "frontdesk@demo.test", "password": PASSWORD, "_csrf_token": token.group(1)},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    page = await client.get(f"/staff/schedule?date={dates[2].isoformat()}", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "Rosa Diaz" in page.text
+    assert "series 3/8" in page.text
+    assert "M62.830" not in page.text, "no diagnosis on the desk's schedule"
