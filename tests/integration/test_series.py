@@ -493,3 +493,51 @@ async def test_the_desk_schedule_marks_series_occurrences(client: Client, factor
     assert "Rosa Diaz" in page.text
     assert "series 3/8" in page.text
     assert "M62.830" not in page.text, "no diagnosis on the desk's schedule"
+
+
+async def test_reassessments_use_the_reassessment_service_and_the_lmn_window_is_checked(
+    client: Client, factory: Factory
+) -> None:
+    practice = await factory.demo()
+    owner = await factory.staff(practice, Role.OWNER)
+    demo = await load_demo(client)
+    client_id = await new_client(client, owner.headers, "lmn@example.test")
+    first = weekday_ahead(14, 1)
+    longer = demo.services["90"]
+    lmn = {
+        "issuer_name": "Dr. Ng",
+        "issuer_credential": "MD",
+        "issuer_npi": "1234567893",
+        "signed_on": (first - dt.timedelta(days=30)).isoformat(),
+        "expires_on": (first + dt.timedelta(weeks=5)).isoformat(),  # covers sessions 1-6
+        "condition": "Cervicalgia",
+    }
+    body = plan_body(demo, client_id, first, {"reassessment_service_id": str(longer["id"]), "lmn": lmn})
+    created = await client.post("/api/v1/treatment-plans", json=body, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    assert plan["lmn"]["issuer_name"] == "Dr. Ng"
+    preview = await client.post(f"/api/v1/treatment-plans/{plan['id']}/series/preview", headers=owner.headers)
+    occurrences = preview.json()["occurrences"]
+    for o in occurrences:
+        minutes = (dt.datetime.fromisoformat(o["end"]) - dt.datetime.fromisoformat(o["start"])).total_seconds() / 60
+        if o["kind"] == "reassessment":
+            assert (o["service_id"], minutes) == (str(longer["id"]), longer["duration_minutes"])
+        else:
+            assert (o["service_id"], minutes) == (demo.massage, 60)
+    outside = [o for o in occurrences if o["conflict"]]
+    assert [o["index"] for o in outside] == [7, 8]
+    assert all(
+        o["conflict"]["reason"] == "outside_lmn_window" and o["conflict"]["alternative"] is None for o in outside
+    )
+    kept = await client.post(
+        f"/api/v1/treatment-plans/{plan['id']}/series",
+        json={
+            "conflict_policy": "decide",
+            "decisions": [{"index": 7, "action": "keep"}, {"index": 8, "action": "skip"}],
+        },
+        headers=owner.headers,
+    )
+    assert kept.status_code == 201, kept.text
+    assert len(kept.json()["series"]["occurrences"]) == 7
+    assert kept.json()["series"]["plan_id"] == plan["id"]
