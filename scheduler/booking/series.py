@@ -54,8 +54,8 @@ from scheduler.booking.services import (
     utcnow,
 )
 from scheduler.db import begin_write
-from scheduler.errors import AlreadyExists, InvalidInput, SeriesConflicts
-from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
+from scheduler.errors import AlreadyExists, InvalidInput, InvalidTransition, SeriesConflicts
+from scheduler.plans.models import LetterOfMedicalNecessity, PlanStatus, TreatmentPlan
 from scheduler.plans.services import lmn_for, recurrence_of
 from scheduler.practice.models import Practice
 
@@ -387,6 +387,8 @@ async def book_series(
 ) -> SeriesBooked:
     """Book the plan's series in one transaction: all its appointments, or nothing."""
     actor.require_therapist(plan.therapist_id)
+    if plan.status != PlanStatus.ACTIVE:
+        raise InvalidTransition(f"A {plan.status.value} plan books no series.", field="plan_id")
     await begin_write(session)
     existing = await session.scalar(
         select(AppointmentSeries.id).where(

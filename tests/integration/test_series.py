@@ -135,6 +135,23 @@ async def test_plan_is_created_read_and_listed_by_client(client: Client, factory
     assert changed.status_code == 200, changed.text
     assert changed.json()["frequency"]["interval"] == 2
     assert changed.json()["sessions"] == 6
+    offset = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"first_start": "2030-01-01T10:00Z"}, headers=owner.headers
+    )
+    assert (offset.status_code, offset.json()["field"]) == (400, "first_start")
+    both = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"sessions": 4, "until": "2031-01-01"}, headers=owner.headers
+    )
+    assert both.status_code == 400
+    ended = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"status": "cancelled"}, headers=owner.headers
+    )
+    assert ended.json()["status"] == "cancelled"
+    refused = await client.post(
+        f"/api/v1/treatment-plans/{plan_id}/series", json={"conflict_policy": "skip"}, headers=owner.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "invalid_transition"
     client_row = (await client.get(f"/api/v1/clients/{client_id}", headers=owner.headers)).json()
     assert (client_row["address_line1"], client_row["city"], client_row["postal_code"]) == (
         "12 Elm St",
