@@ -14,7 +14,8 @@ from scheduler.booking.availability import (
     WeeklyHours,
 )
 from scheduler.booking.recurrence import Frequency, Occurrence, Recurrence, expand
-from scheduler.booking.series import SeriesCalendar, _Sliced, propose
+from scheduler.booking.series import propose
+from scheduler.booking.series_calendar import SeriesCalendar, _Sliced
 
 NY = ZoneInfo("America/New_York")
 THERAPIST = uuid.UUID(int=1)
