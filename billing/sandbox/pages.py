@@ -90,7 +90,9 @@ class SandboxPagesController(Controller):
             current = stripe_sandbox.checkout_session(session_id)
             return _checkout_page(current, error=str(exc.error.get("message")), card=data.card, status_code=402)
         await _deliver_webhooks(stripe_sandbox)
-        return Redirect(path=str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session["id"]))
+        return Redirect(
+            path=str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session["id"]), status_code=303
+        )
 
     @post("/checkout/{session_id:str}/fail-authentication", status_code=402)
     async def fail_authentication(
@@ -106,7 +108,7 @@ class SandboxPagesController(Controller):
         session = stripe_sandbox.checkout_session(session_id)
         if session is None or not session.get("cancel_url"):
             return _checkout_page(session)
-        return Redirect(path=str(session["cancel_url"]))
+        return Redirect(path=str(session["cancel_url"]), status_code=303)
 
     @get("/", name="sandbox_dashboard")
     async def dashboard(self, stripe_sandbox: Sandbox) -> Template:
@@ -128,7 +130,7 @@ class SandboxPagesController(Controller):
         with contextlib.suppress(StripeApiError):
             stripe_sandbox.open_dispute(payment_intent_id, data.reason or "fraudulent")
         await _deliver_webhooks(stripe_sandbox)
-        return Redirect(path="/sandbox/")
+        return Redirect(path="/sandbox/", status_code=303)
 
     @post("/events/redeliver", status_code=303)
     async def redeliver(self, stripe_sandbox: Sandbox) -> Redirect:
@@ -138,4 +140,4 @@ class SandboxPagesController(Controller):
         ]
         for event_id in pending:
             await stripe_sandbox.webhooks.deliver(event_id)
-        return Redirect(path="/sandbox/")
+        return Redirect(path="/sandbox/", status_code=303)
