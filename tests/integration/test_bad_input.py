@@ -768,9 +768,12 @@ async def test_junk_in_every_page_path_id_is_a_404_page(app: Litestar, client: C
         for param in PARAM_RE.findall(template):
             assert param in values, f"{template}: no known value for {{{param}}}"
             # A sandbox checkout belongs to no practice (like Stripe's hosted page): only junk ids apply.
-            foreign = [] if param == "session_id" else [("another practice's id", scene.foreign[param])]
-            if param == "message_id":
-                foreign = [("another practice's id", foreign_message)]
+            if param == "session_id":
+                foreign = []
+            else:
+                foreign = [
+                    ("another practice's id", foreign_message if param == "message_id" else scene.foreign[param])
+                ]
             for label, junk in [*JUNK_IDS.items(), *foreign]:
                 url = PARAM_RE.sub(
                     lambda m, p=param, j=junk: quote(j if m.group(1) == p else values[m.group(1)], safe=""), template
