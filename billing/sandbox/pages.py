@@ -37,6 +37,11 @@ class FailAuthForm(msgspec.Struct):
     card: str = ""
 
 
+class TestCheckoutForm(msgspec.Struct):
+    amount: str = "1000"
+    save_card: str = ""
+
+
 class DisputeForm(msgspec.Struct):
     reason: str = "fraudulent"
 
@@ -122,6 +127,13 @@ class SandboxPagesController(Controller):
             template_name="sandbox/dashboard.html",
             context={"payments": payments, "events": events, "delivered": delivered},
         )
+
+    @post("/checkout", status_code=303)
+    async def new_test_checkout(self, stripe_sandbox: Sandbox, data: URLEncodedBody[TestCheckoutForm]) -> Redirect:
+        """Open a Checkout Session by hand (amount in cents), to try the hosted page without the app's flows."""
+        amount = int(data.amount) if data.amount.isdigit() and 0 < int(data.amount) <= 99_999_999 else 1000
+        session = stripe_sandbox.create_test_checkout(amount, save_card=data.save_card == "1")
+        return Redirect(path=f"/sandbox/checkout/{session['id']}", status_code=303)
 
     @post("/payments/{payment_intent_id:str}/dispute", status_code=303)
     async def dispute(

@@ -115,7 +115,11 @@ async def test_a_declined_card_on_the_page_leaves_the_session_open(
     assert caught.value.error["decline_code"] == "insufficient_funds"
     assert (await gateway.retrieve_checkout_session(session.id)).status == "open"
     sandbox.complete_checkout(session.id, "pm_card_visa")
-    assert (await gateway.retrieve_checkout_session(session.id)).paid
+    paid = await gateway.retrieve_checkout_session(session.id)
+    assert paid.paid
+    assert paid.card_last4 == "4242"
+    # One payment intent per session, as Stripe does: the retry confirmed it with the new card.
+    assert [pi["status"] for pi in sandbox.objects("payment_intent")] == ["succeeded"]
 
 
 async def test_a_3ds_card_on_the_page_asks_the_cardholder_first(
