@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
+from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.booking.series_controllers import PlanSeriesController, SeriesController
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             SQLAlchemyPlugin(config=alchemy),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             StrictStructSchemaPlugin(),
+            PaymentGatewayPlugin(settings),
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
         middleware=[
