@@ -24,6 +24,7 @@ from litestar.template.config import TemplateConfig
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.clients.controllers import ClientController
+from scheduler.clients.intake_controllers import IntakeController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.health import health
@@ -47,6 +48,7 @@ from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
 from scheduler.web.schedule import SchedulePagesController
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
+            IntakeController,
+            IntakePagesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

@@ -1,7 +1,7 @@
 """Imports every model module so the metadata is complete (migrations, the drift check)."""
 
 from scheduler.booking.models import Appointment, AppointmentEvent
-from scheduler.clients.models import Client, ClientSignInLink
+from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import (
@@ -23,6 +23,8 @@ __all__ = [
     "Appointment",
     "AppointmentEvent",
     "Client",
+    "ClientIntake",
+    "ClientIntakeLink",
     "ClientSignInLink",
     "ExtraHours",
     "OutboxMessage",
