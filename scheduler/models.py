@@ -1,9 +1,10 @@
 """Imports every model module so the metadata is complete (migrations, the drift check)."""
 
-from scheduler.booking.models import Appointment, AppointmentEvent
+from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
+from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
     ApiToken,
     ExtraHours,
@@ -22,11 +23,13 @@ __all__ = [
     "ApiToken",
     "Appointment",
     "AppointmentEvent",
+    "AppointmentSeries",
     "Client",
     "ClientIntake",
     "ClientIntakeLink",
     "ClientSignInLink",
     "ExtraHours",
+    "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",
     "Room",
@@ -37,6 +40,7 @@ __all__ = [
     "Therapist",
     "TherapistService",
     "TimeOff",
+    "TreatmentPlan",
     "WebSession",
     "WorkingHours",
 ]
