@@ -4,6 +4,7 @@ from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentS
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
+from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
     ApiToken,
@@ -24,6 +25,7 @@ __all__ = [
     "Appointment",
     "AppointmentEvent",
     "AppointmentSeries",
+    "Assessment",
     "Client",
     "ClientIntake",
     "ClientIntakeLink",
