@@ -31,6 +31,7 @@ from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
+from scheduler.plans.assessment_controllers import AssessmentController
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ClientController,
             IntakeController,
             IntakePagesController,
+            AssessmentController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
