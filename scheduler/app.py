@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
+from scheduler.booking.series_controllers import PlanSeriesController, SeriesController
 from scheduler.clients.controllers import ClientController
 from scheduler.clients.intake_controllers import IntakeController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
@@ -32,6 +33,7 @@ from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
 from scheduler.plans.assessment_controllers import AssessmentController
+from scheduler.plans.controllers import TreatmentPlanController
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
@@ -111,6 +113,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             IntakeController,
             IntakePagesController,
             AssessmentController,
+            TreatmentPlanController,
+            PlanSeriesController,
+            SeriesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
