@@ -95,7 +95,9 @@ async def create_intake_link(
 async def _live_link(session: AsyncSession, token: str, now: dt.datetime) -> ClientIntakeLink:
     link = await session.scalar(select(ClientIntakeLink).where(ClientIntakeLink.token_hash == hash_token(token)))
     if link is None or link.used_at is not None or link.expires_at <= now:
-        raise IntakeLinkInvalid("This questionnaire link has expired or was already used. Ask the practice for a new one.")
+        raise IntakeLinkInvalid(
+            "This questionnaire link has expired or was already used. Ask the practice for a new one."
+        )
     return link
 
 

@@ -124,10 +124,10 @@ def check_answers(answers: IntakeAnswers, today: dt.date) -> IntakeAnswers:
     if answers.last_surgery_on is not None:
         if answers.last_surgery_on > today:
             raise InvalidInput("The date of the last surgery cannot be in the future.", field="last_surgery_on")
-        if answers.last_surgery_on.year < 1900:  # noqa: PLR2004
+        if answers.last_surgery_on.year < 1900:
             raise InvalidInput("Use a date from 1900 on.", field="last_surgery_on")
     weeks = answers.pregnancy_weeks
-    if weeks is not None and not 0 <= weeks <= 45:  # noqa: PLR2004
+    if weeks is not None and not 0 <= weeks <= 45:
         raise InvalidInput("Give the weeks of pregnancy as a number from 0 to 45.", field="pregnancy_weeks")
     if len(answers.pain_areas) > MAX_PAIN_AREAS:
         raise InvalidInput(f"List at most {MAX_PAIN_AREAS} areas of pain.", field="pain_areas")
@@ -136,7 +136,7 @@ def check_answers(answers: IntakeAnswers, today: dt.date) -> IntakeAnswers:
         area = _text(pain.area, f"pain_areas[{index}].area", MAX_SHORT)
         if not area:
             raise InvalidInput("Name the area of pain.", field=f"pain_areas[{index}].area")
-        if not 0 <= pain.intensity <= 10:  # noqa: PLR2004
+        if not 0 <= pain.intensity <= 10:
             raise InvalidInput("Rate the pain from 0 (none) to 10 (worst).", field=f"pain_areas[{index}].intensity")
         areas.append(PainArea(area, pain.intensity))
     if not answers.consent:

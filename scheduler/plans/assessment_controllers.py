@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
 from scheduler.auth import api_staff
+from scheduler.booking.services import Actor
 from scheduler.deps import CurrentStaff, DbSession
 from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
 from scheduler.plans import assessments
@@ -21,6 +22,7 @@ from scheduler.plans.assessment_schemas import (
 )
 from scheduler.plans.measures import FunctionalLimit, Measures, Pain, RangeOfMotion
 from scheduler.plans.report import progress_report_pdf
+from scheduler.plans.services import get_plan
 from scheduler.practice.models import Practice, Role
 from scheduler.validation import parse_uuid, parse_uuid_field
 
@@ -69,7 +71,7 @@ class AssessmentController(Controller):
     async def record(
         self, db_session: DbSession, staff: CurrentStaff, plan_id: FromPath[str], data: JSONBody[AssessmentIn]
     ) -> AssessmentOut:
-        plan = await assessments.get_plan(db_session, parse_uuid(plan_id, "plan_id"))
+        plan = await get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
         practice = await db_session.get_one(Practice, staff.practice_id)
         recorded = await assessments.record_assessment(
             db_session,
@@ -84,10 +86,14 @@ class AssessmentController(Controller):
         )
         return assessment_out(recorded)
 
-    @get("/assessments", operation_id="listAssessments", summary="A plan's assessments, oldest first",
-         responses=STAFF_READ_PROBLEMS)
+    @get(
+        "/assessments",
+        operation_id="listAssessments",
+        summary="A plan's assessments, oldest first",
+        responses=STAFF_READ_PROBLEMS,
+    )
     async def list_all(self, db_session: DbSession, staff: CurrentStaff, plan_id: FromPath[str]) -> AssessmentList:
-        plan = await assessments.get_plan(db_session, parse_uuid(plan_id, "plan_id"))
+        plan = await get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
         return AssessmentList(items=[assessment_out(a) for a in await assessments.list_assessments(db_session, plan)])
 
     @get(
@@ -98,7 +104,7 @@ class AssessmentController(Controller):
         responses=STAFF_READ_PROBLEMS,
     )
     async def report(self, db_session: DbSession, staff: CurrentStaff, plan_id: FromPath[str]) -> Response[bytes]:
-        plan = await assessments.get_plan(db_session, parse_uuid(plan_id, "plan_id"))
+        plan = await get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
         practice = await db_session.get_one(Practice, staff.practice_id)
         pdf = await progress_report_pdf(db_session, practice, plan)
         return Response(

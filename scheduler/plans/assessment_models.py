@@ -1,7 +1,7 @@
 """Baseline and periodic assessments of a treatment plan (health information).
 
-Each assessment records the same measures: pain per area (0–10), range of motion per joint and movement
-(degrees) and functional limits (0–10 difficulty, with a note). The baseline is the one the plan's
+Each assessment records the same measures: pain per area (0 to 10), range of motion per joint and movement
+(degrees) and functional limits (0 to 10 difficulty, with a note). The baseline is the one the plan's
 progress is measured against. Recorded at a re-assessment visit, it names that appointment.
 """
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.booking.models import Appointment
 from scheduler.db import begin_write
-from scheduler.errors import InvalidInput, NotFound
+from scheduler.errors import InvalidInput
 from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.measures import (
     Measures,
@@ -33,13 +33,6 @@ from scheduler.practice.models import Practice, StaffUser
 from scheduler.validation import check_day
 
 MAX_NOTES = 5000
-
-
-async def get_plan(session: AsyncSession, plan_id: uuid.UUID) -> TreatmentPlan:
-    plan = await session.scalar(select(TreatmentPlan).where(TreatmentPlan.id == plan_id))
-    if plan is None:
-        raise NotFound("No such treatment plan.", field="plan_id")
-    return plan
 
 
 def measures_of(assessment: Assessment) -> Measures:

@@ -58,7 +58,7 @@ def _name(raw: str, field: str, what: str) -> str:
 
 
 def _scale(value: int, field: str, what: str) -> int:
-    if not 0 <= value <= 10:  # noqa: PLR2004
+    if not 0 <= value <= 10:
         raise InvalidInput(f"Rate {what} from 0 to 10.", field=field)
     return value
 
@@ -186,13 +186,13 @@ class MeasureSeries:
 def _entries(measures: Measures) -> list[tuple[str, str, str, str, bool, int, float]]:
     rows: list[tuple[str, str, str, str, bool, int, float]] = []
     for p in measures.pain:
-        rows.append((f"pain:{p.area.casefold()}", "pain", f"Pain – {p.area}", "/10", False, 10, p.intensity))
+        rows.append((f"pain:{p.area.casefold()}", "pain", f"Pain \N{EN DASH} {p.area}", "/10", False, 10, p.intensity))
     for r in measures.range_of_motion:
         key = f"rom:{r.joint.casefold()}/{r.movement.casefold()}"
         rows.append((key, "range_of_motion", f"{r.joint} {r.movement}", "°", True, 0, r.degrees))
     for f in measures.functional_limits:
         key = f"function:{f.activity.casefold()}"
-        rows.append((key, "functional_limits", f"Difficulty – {f.activity}", "/10", False, 10, f.score))
+        rows.append((key, "functional_limits", f"Difficulty \N{EN DASH} {f.activity}", "/10", False, 10, f.score))
     return rows
 
 

@@ -49,11 +49,11 @@ def _y_max(series: MeasureSeries) -> float:
 
 def _verdict(series: MeasureSeries) -> tuple[str, str]:
     change = series.change
-    if change is None or len(series.points) < 2:  # noqa: PLR2004
+    if change is None or len(series.points) < 2:
         return "baseline only", MUTED
     if series.improved is None:
         return "no change from baseline", SAME
-    sign = "+" if change > 0 else "−"
+    sign = "+" if change > 0 else "\N{MINUS SIGN}"
     amount = f"{sign}{_fmt(abs(change))}{'°' if series.unit == '°' else ''}"
     return (f"better ({amount})", BETTER) if series.improved else (f"worse ({amount})", WORSE)
 
@@ -74,7 +74,7 @@ def _panel(series: MeasureSeries, top: float, first: dt.date, last: dt.date) -> 
         return y0 + plot_h - plot_h * min(max(value, 0.0), y_max) / y_max
 
     verdict, colour = _verdict(series)
-    unit = "degrees" if series.unit == "°" else "0–10, lower is better"
+    unit = "degrees" if series.unit == "°" else "0\N{EN DASH}10, lower is better"
     out = [
         f'<g class="measure" data-measure={quoteattr(series.key)}>',
         f'<text x="{PLOT_LEFT}" y="{top + 16:.1f}" font-size="13" font-weight="700" fill="{INK}">'

@@ -27,8 +27,15 @@ from scheduler.plans.progress_chart import progress_chart_svg
 from scheduler.practice.models import Practice, Service, Therapist
 from scheduler.settings import TEMPLATES_DIR
 
-WEEKDAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
-            "SA": "Saturday", "SU": "Sunday"}
+WEEKDAYS = {
+    "MO": "Monday",
+    "TU": "Tuesday",
+    "WE": "Wednesday",
+    "TH": "Thursday",
+    "FR": "Friday",
+    "SA": "Saturday",
+    "SU": "Sunday",
+}
 UNITS = {"daily": ("day", "days"), "weekly": ("week", "weeks"), "monthly": ("month", "months")}
 
 _pdf_templates = Environment(
@@ -45,7 +52,7 @@ def describe_frequency(frequency: dict[str, Any]) -> str:
     interval = int(frequency.get("interval") or 1)
     one, many = UNITS.get(freq, (freq or "visit", freq or "visits"))
     days = [WEEKDAYS.get(str(d).upper(), str(d)) for d in frequency.get("weekdays") or []]
-    if freq == "weekly" and interval == 1 and len(days) == 2:  # noqa: PLR2004
+    if freq == "weekly" and interval == 1 and len(days) == 2:
         text = "Twice weekly"
     elif interval == 1:
         text = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}.get(freq, f"Every {one}")
@@ -182,7 +189,7 @@ def render_report_html(view: ProgressView) -> str:
 
 
 def _pdf(html: str) -> bytes:
-    from weasyprint import HTML  # noqa: PLC0415  (heavy import, only where a PDF is made)
+    from weasyprint import HTML  # type: ignore[import-untyped]  # heavy: imported only when a PDF is made
 
     return bytes(HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf())
 

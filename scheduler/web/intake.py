@@ -50,7 +50,9 @@ def answers_from_form(form: Any) -> IntakeAnswers:
         if not area and not raw:
             continue
         if not raw.lstrip("-").isdigit():
-            raise InvalidInput("Rate the pain from 0 (none) to 10 (worst).", field=f"pain_areas[{len(areas)}].intensity")
+            raise InvalidInput(
+                "Rate the pain from 0 (none) to 10 (worst).", field=f"pain_areas[{len(areas)}].intensity"
+            )
         areas.append(PainArea(area=area, intensity=int(raw)))
     return IntakeAnswers(
         current_health_issues=_text(form, "current_health_issues"),

@@ -5,10 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from sqlalchemy import update
+
 from scheduler.db import scope_session, session_scope
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
-from scheduler.practice.models import Practice
-from tests.integration.conftest import Factory
+from scheduler.practice.models import Practice, Role, StaffUser
+from tests.integration.conftest import Factory, Staff
+
+
+async def therapist_staff(factory: Factory, practice: Practice, therapist_id: str) -> Staff:
+    """A therapist's staff account linked to that therapist (a therapist works with their own plans)."""
+    staff = await factory.staff(practice, Role.THERAPIST)
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        await session.execute(
+            update(StaffUser).where(StaffUser.id == staff.user.id).values(therapist_id=uuid.UUID(therapist_id))
+        )
+    return staff
 
 
 async def make_plan(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import subprocess
@@ -14,14 +15,12 @@ from scheduler.practice.models import Role
 from tests.integration.booking_helpers import at, load_demo
 from tests.integration.clinical_helpers import Client, new_client
 from tests.integration.conftest import Factory, Staff
-from tests.integration.plan_helpers import make_plan
+from tests.integration.plan_helpers import make_plan, therapist_staff
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
-def assessment(
-    days_ago: int, back: int, neck_rotation: int, sitting: int, **more: Any
-) -> dict[str, Any]:
+def assessment(days_ago: int, back: int, neck_rotation: int, sitting: int, **more: Any) -> dict[str, Any]:
     return {
         "assessed_on": (TODAY - dt.timedelta(days=days_ago)).isoformat(),
         "pain": [{"area": "Lower back", "intensity": back}, {"area": "Neck", "intensity": 4}],
@@ -36,7 +35,7 @@ async def _plan(client: Client, factory: Factory) -> tuple[str, Staff, Staff, St
     demo = await load_demo(client)
     owner = await factory.staff(practice, Role.OWNER)
     desk = await factory.staff(practice, Role.DESK)
-    therapist = await factory.staff(practice, Role.THERAPIST)
+    therapist = await therapist_staff(factory, practice, demo.therapist)
     client_id = await new_client(client, desk)
     plan_id = await make_plan(
         factory, practice, client_id=client_id, therapist_id=demo.therapist, service_id=demo.massage
@@ -49,7 +48,9 @@ async def test_first_assessment_is_the_baseline_and_later_ones_are_compared_with
 ) -> None:
     plan_id, _, _, therapist, _ = await _plan(client, factory)
     url = f"/api/v1/treatment-plans/{plan_id}/assessments"
-    first = await client.post(url, json=assessment(56, 7, 45, 6, notes="PRIVATE guarded on palpation"), headers=therapist.headers)
+    first = await client.post(
+        url, json=assessment(56, 7, 45, 6, notes="PRIVATE guarded on palpation"), headers=therapist.headers
+    )
     assert first.status_code == 201, first.text
     assert first.json()["baseline"] is True
     second = await client.post(url, json=assessment(28, 5, 60, 4), headers=therapist.headers)
@@ -77,20 +78,25 @@ async def test_first_assessment_can_be_flagged_not_baseline_and_a_later_one_reba
     ]
 
 
-async def test_assessments_are_for_therapists_and_owners_of_the_practice_only(
-    client: Client, factory: Factory
-) -> None:
+async def test_assessments_are_for_therapists_and_owners_of_the_practice_only(client: Client, factory: Factory) -> None:
     plan_id, _, desk, therapist, _ = await _plan(client, factory)
     url = f"/api/v1/treatment-plans/{plan_id}/assessments"
     await client.post(url, json=assessment(5, 7, 45, 6), headers=therapist.headers)
     assert (await client.get(url, headers=desk.headers)).status_code == 403
     assert (await client.post(url, json=assessment(4, 7, 45, 6), headers=desk.headers)).status_code == 403
-    assert (await client.get(f"/api/v1/treatment-plans/{plan_id}/progress-report.pdf", headers=desk.headers)).status_code == 403
+    assert (
+        await client.get(f"/api/v1/treatment-plans/{plan_id}/progress-report.pdf", headers=desk.headers)
+    ).status_code == 403
     other = await factory.staff(await factory.practice("elsewhere"), Role.OWNER)
     assert (await client.get(url, headers=other.headers)).status_code == 404
     assert (await client.post(url, json=assessment(4, 7, 45, 6), headers=other.headers)).status_code == 404
-    assert (await client.get(f"/api/v1/treatment-plans/{plan_id}/progress-report.pdf", headers=other.headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/treatment-plans/{plan_id}/progress-report.pdf", headers=other.headers)
+    ).status_code == 404
     assert len((await client.get(url, headers=therapist.headers)).json()["items"]) == 1
+    # Another therapist of the practice works with their own clients' plans only.
+    colleague = await therapist_staff(factory, therapist.practice, (await load_demo(client)).therapists[1]["id"])
+    assert (await client.get(url, headers=colleague.headers)).status_code == 404
 
 
 async def test_bad_assessments_get_400_naming_the_field_and_store_nothing(client: Client, factory: Factory) -> None:
@@ -163,7 +169,9 @@ async def test_progress_report_pdf_shows_plan_measures_chart_and_attendance(
 ) -> None:
     plan_id, owner, _, therapist, _ = await _plan(client, factory)
     url = f"/api/v1/treatment-plans/{plan_id}/assessments"
-    await client.post(url, json=assessment(56, 7, 45, 6, notes="PRIVATE guarded on palpation"), headers=therapist.headers)
+    await client.post(
+        url, json=assessment(56, 7, 45, 6, notes="PRIVATE guarded on palpation"), headers=therapist.headers
+    )
     await client.post(url, json=assessment(28, 5, 60, 4), headers=therapist.headers)
     await client.post(url, json=assessment(1, 3, 70, 2), headers=therapist.headers)
 
@@ -180,7 +188,7 @@ async def test_progress_report_pdf_shows_plan_measures_chart_and_attendance(
         "myofascial release",
         "Weekly on Tuesday",
         "Dr. Ada Reyes",
-        "Pain – Lower back",
+        "Pain \N{EN DASH} Lower back",
         "Neck rotation left",
         "Attendance",
         "Baseline",
@@ -190,7 +198,12 @@ async def test_progress_report_pdf_shows_plan_measures_chart_and_attendance(
     assert "PRIVATE" not in text, "the therapist's notes stay out of the report"
     pdf_path = tmp_path / "report.pdf"
     pdf_path.write_bytes(response.content)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf_path), str(tmp_path / "page")], check=True)
+    await asyncio.to_thread(
+        subprocess.run,
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf_path), str(tmp_path / "page")],
+        check=True,
+    )
     pngs = sorted(tmp_path.glob("page*.png"))
-    assert pngs and pngs[0].stat().st_size > 10_000
+    assert pngs
+    assert pngs[0].stat().st_size > 10_000
     print(f"progress report page 1: {pngs[0]}")

@@ -124,7 +124,7 @@ async def test_intake_refuses_missing_consent_and_bad_answers_naming_the_field(
     for field, overrides in cases.items():
         refused = await fill_intake(client, link, **overrides)
         assert refused.status_code == 400, (field, refused.text)
-        assert f'aria-invalid="true"' in refused.text or field == "conditions", field
+        assert 'aria-invalid="true"' in refused.text or field == "conditions", field
         assert "Lower back" in refused.text, "the answers are kept"
     # Nothing was stored, and the link still works.
     assert (await client.get(f"/api/v1/clients/{client_id}/intake", headers=owner.headers)).status_code == 404
@@ -154,14 +154,17 @@ async def test_schedule_shows_a_discreet_contraindication_badge_to_desk_and_ther
     flagged = await new_client(client, desk, "Kim")
     plain = await new_client(client, desk, "Lee")
     await fill_intake(client, await intake_link(client, desk, flagged))
-    await fill_intake(
-        client, await intake_link(client, desk, plain), takes_blood_thinners=None, last_surgery_on=None
-    )
+    await fill_intake(client, await intake_link(client, desk, plain), takes_blood_thinners=None, last_surgery_on=None)
     day = weekday_ahead(7)
     for client_id, hour in ((flagged, 10), (plain, 12)):
         booked = await client.post(
             "/api/v1/appointments",
-            json={"client_id": client_id, "service_id": demo.massage, "therapist_id": demo.therapist, "start": at(day, hour)},
+            json={
+                "client_id": client_id,
+                "service_id": demo.massage,
+                "therapist_id": demo.therapist,
+                "start": at(day, hour),
+            },
             headers=desk.headers,
         )
         assert booked.status_code == 201, booked.text
