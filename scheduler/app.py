@@ -51,6 +51,7 @@ from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.clinical import ClinicalPagesController
 from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ClientController,
             IntakeController,
             IntakePagesController,
+            ClinicalPagesController,
             AssessmentController,
             TreatmentPlanController,
             PlanSeriesController,
