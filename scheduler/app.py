@@ -55,6 +55,7 @@ from scheduler.web.clinical import ClinicalPagesController
 from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
+from scheduler.web.portal_plans import PortalPlansController
 from scheduler.web.schedule import SchedulePagesController
 from scheduler.web.session import RotatingSessionBackend
 from scheduler.web.setup import SetupPagesController
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             StaffPagesController,
             OutboxPagesController,
             PortalPagesController,
+            PortalPlansController,
             SchedulePagesController,
             BookingPagesController,
             SetupPagesController,
