@@ -81,32 +81,7 @@ async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict
     assert "M62.830" in plan_page.text
     assert "No assessments recorded yet" in plan_page.text
 
-    today = dt.datetime.now(dt.UTC).date()
-    recorded = await post_form(
-        client,
-        f"{plan_path}/assessments",
-        {
-            "assessed_on": (today - dt.timedelta(days=1)).isoformat(),
-            "pain_area_0": "Lower back",
-            "pain_intensity_0": "7",
-            "rom_joint_0": "Neck",
-            "rom_movement_0": "rotation left",
-            "rom_degrees_0": "45",
-            "fn_activity_0": "Sitting",
-            "fn_score_0": "6",
-            "notes": "Guarded",
-        },
-        csrf_from=plan_path,
-    )
-    assert recorded.status_code == 303, recorded.text
-    bad = await post_form(
-        client, f"{plan_path}/assessments", {"pain_area_0": "Neck", "pain_intensity_0": "12"}, csrf_from=plan_path
-    )
-    assert bad.status_code == 400
-    assert "pain[0].intensity" in bad.text
-    plan_page = await client.get(plan_path, headers=HTML)
-    assert "<svg" in plan_page.text
-    assert "baseline 7" in plan_page.text
+    await _record_baseline_and_see_chart(client, plan_path)
 
     preview = await client.get(f"{plan_path}/series", headers=HTML)
     assert preview.status_code == 200
@@ -142,3 +117,32 @@ async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict
     assert "Kim Park" in schedule.text
     assert "⚠ contraindication" in schedule.text
     assert "warfarin" not in schedule.text
+
+
+async def _record_baseline_and_see_chart(client: Client, plan_path: str) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    recorded = await post_form(
+        client,
+        f"{plan_path}/assessments",
+        {
+            "assessed_on": (today - dt.timedelta(days=1)).isoformat(),
+            "pain_area_0": "Lower back",
+            "pain_intensity_0": "7",
+            "rom_joint_0": "Neck",
+            "rom_movement_0": "rotation left",
+            "rom_degrees_0": "45",
+            "fn_activity_0": "Sitting",
+            "fn_score_0": "6",
+            "notes": "Guarded",
+        },
+        csrf_from=plan_path,
+    )
+    assert recorded.status_code == 303, recorded.text
+    bad = await post_form(
+        client, f"{plan_path}/assessments", {"pain_area_0": "Neck", "pain_intensity_0": "12"}, csrf_from=plan_path
+    )
+    assert bad.status_code == 400
+    assert "pain[0].intensity" in bad.text
+    plan_page = await client.get(plan_path, headers=HTML)
+    assert "<svg" in plan_page.text
+    assert "baseline 7" in plan_page.text
