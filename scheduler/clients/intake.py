@@ -78,7 +78,7 @@ async def create_intake_link(
             "intake_link.txt",
             first_name=client.first_name,
             practice=PracticeFacts.of(practice),
-            intake_url=url,
+            questionnaire_url=url,
             expires_text=long_date(expires_at.astimezone(ZoneInfo(practice.timezone))),
         )
         await mail.enqueue(
