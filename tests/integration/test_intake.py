@@ -4,6 +4,7 @@ read it; the schedule shows a discreet contraindication badge and nothing more."
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from tests.integration.clinical_helpers import (
     fill_intake,
     intake_link,
     new_client,
+    post_form,
     sign_in,
 )
 from tests.integration.conftest import Factory
@@ -180,3 +182,35 @@ async def test_schedule_shows_a_discreet_contraindication_badge_to_desk_and_ther
     await sign_in(client, "maya@demo.test")
     own = await client.get(f"/staff/schedule?date={day.isoformat()}", headers=HTML)
     assert "⚠ contraindication" in own.text
+
+
+async def test_desk_sends_the_questionnaire_from_a_visit_page_without_seeing_health_details(
+    client: Client, factory: Factory
+) -> None:
+    practice = await factory.demo()
+    demo = await load_demo(client)
+    desk = await factory.staff(practice, Role.DESK)
+    kim = await new_client(client, desk, "Kim")
+    await fill_intake(client, await intake_link(client, desk, kim))
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={
+            "client_id": kim,
+            "service_id": demo.massage,
+            "therapist_id": demo.therapist,
+            "start": at(weekday_ahead(7), 10),
+        },
+        headers=desk.headers,
+    )
+    visit_page = f"/staff/appointments/{booked.json()['id']}"
+
+    await sign_in(client, "desk@demo.test")
+    page = await client.get(visit_page, headers=HTML)
+    assert "⚠ contraindication" in page.text
+    assert "warfarin" not in page.text
+    assert "Health intake and plans" not in page.text
+    sent = await post_form(client, f"/staff/clients/{kim}/intake-link", {"send": "email"}, csrf_from=visit_page)
+    assert sent.status_code == 200, sent.text
+    assert re.search(r'value="http://[^"]+/p/demo/intake/[^"]+"', sent.text)
+    assert "We e-mailed the link to kim@example.test" in sent.text
+    assert "warfarin" not in sent.text
