@@ -32,6 +32,7 @@ from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.errors import CarebookError, PermissionDenied
 from scheduler.plans import assessments
 from scheduler.plans import services as plan_services
+from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.models import TreatmentPlan
 from scheduler.plans.report import progress_report_pdf, progress_view
 from scheduler.practice import services as practice_services
@@ -112,6 +113,19 @@ async def _plan_visits(session: AsyncSession, plan: TreatmentPlan) -> list[Appoi
     )
 
 
+def _same_measures_as(last: Assessment) -> dict[str, Any]:
+    """The form pre-filled with the names (not the values) of the last assessment's measures."""
+    measures = assessments.measures_of(last)
+    values: dict[str, Any] = {}
+    for i, p in enumerate(measures.pain[: forms.MEASURE_ROWS]):
+        values[f"pain_area_{i}"] = p.area
+    for i, r in enumerate(measures.range_of_motion[: forms.MEASURE_ROWS]):
+        values[f"rom_joint_{i}"], values[f"rom_movement_{i}"] = r.joint, r.movement
+    for i, f in enumerate(measures.functional_limits[: forms.MEASURE_ROWS]):
+        values[f"fn_activity_{i}"] = f.activity
+    return values
+
+
 async def plan_page(
     session: AsyncSession,
     practice: Practice,
@@ -133,6 +147,9 @@ async def plan_page(
         for a in await _plan_visits(session, plan)
     ]
     has_series = (await plan_services.view(session, plan)).series_ids
+    recorded = await assessments.list_assessments(session, plan)
+    if values is None and recorded:
+        values = _same_measures_as(recorded[-1])
     return Template(
         template_name="staff/clinical/plan.html",
         context={

@@ -108,6 +108,7 @@ async def _record_assessment(page: Page, on: dt.date, back: int, rotation: int, 
 async def _therapist_writes_plan(page: Page, kim: str, first: dt.date) -> None:
     await page.goto(f"/staff/clients/{kim}/health")
     await expect(page.locator("#contraindications")).to_contain_text("blood thinners")
+    await page.get_by_label("Service", exact=True).select_option(label=MASSAGE)
     await page.get_by_label("Conditions: ICD-10 codes").fill("M54.50, M62.830")
     await page.get_by_label("TU", exact=True).check()
     await page.get_by_label("First session").fill(first.isoformat())
@@ -170,6 +171,7 @@ async def test_intake_to_plan_to_series_with_one_shift_seen_by_the_desk(
     chart = page.locator("#progress-chart svg")
     await expect(chart).to_contain_text("better (")
     await expect(chart.locator("line.baseline")).to_have_count(3)
+    await page.screenshot(path=str(tmp_path / "plan-page.png"), full_page=True)
     shot = tmp_path / "progress-chart.png"
     await page.locator("#progress-chart").screenshot(path=str(shot))
     assert shot.stat().st_size > 5_000
