@@ -26,12 +26,14 @@ from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.booking.series_controllers import PlanSeriesController, SeriesController
 from scheduler.clients.controllers import ClientController
+from scheduler.clients.intake_controllers import IntakeController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
+from scheduler.plans.assessment_controllers import AssessmentController
 from scheduler.plans.controllers import TreatmentPlanController
 from scheduler.practice.controllers import (
     PublicCatalogueController,
@@ -50,8 +52,11 @@ from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.clinical import ClinicalPagesController
+from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
+from scheduler.web.portal_plans import PortalPlansController
 from scheduler.web.schedule import SchedulePagesController
 from scheduler.web.session import RotatingSessionBackend
 from scheduler.web.setup import SetupPagesController
@@ -102,12 +107,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             StaffPagesController,
             OutboxPagesController,
             PortalPagesController,
+            PortalPlansController,
             SchedulePagesController,
             BookingPagesController,
             SetupPagesController,
             PublicBookingController,
             AppointmentController,
             ClientController,
+            IntakeController,
+            IntakePagesController,
+            ClinicalPagesController,
+            AssessmentController,
             TreatmentPlanController,
             PlanSeriesController,
             SeriesController,

@@ -1,9 +1,10 @@
 """Imports every model module so the metadata is complete (migrations, the drift check)."""
 
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
-from scheduler.clients.models import Client, ClientSignInLink
+from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
+from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
     ApiToken,
@@ -24,7 +25,10 @@ __all__ = [
     "Appointment",
     "AppointmentEvent",
     "AppointmentSeries",
+    "Assessment",
     "Client",
+    "ClientIntake",
+    "ClientIntakeLink",
     "ClientSignInLink",
     "ExtraHours",
     "LetterOfMedicalNecessity",

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduler.booking import services
 from scheduler.booking.availability import Slot
 from scheduler.booking.models import Appointment
+from scheduler.clients.intake import flagged_clients, local_today
 from scheduler.clients.models import Client
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import ExtraHours, Practice, Role, StaffUser, TimeOff, WorkingHours
@@ -53,6 +54,8 @@ class Visit:
     source: str
     cancel_reason: str
     cancelled_late: bool
+    # The client's intake raises a contraindication: the schedule shows a discreet badge, never which.
+    contraindicated: bool = False
     series_label: str = ""  # "series 3/8" for an occurrence of a recurring series
 
     @property
@@ -90,6 +93,7 @@ async def describe(session: AsyncSession, practice: Practice, appointments: Sequ
         t.id: t.display_name for t, _ in await practice_services.list_therapists(session, include_inactive=True)
     }
     room_names = {r.id: r.name for r in await practice_services.list_rooms(session, include_inactive=True)}
+    flagged = await flagged_clients(session, client_ids, local_today(practice))
     series_labels = await _series_labels(session, appointments)
     visits = []
     for appointment in appointments:
@@ -113,6 +117,7 @@ async def describe(session: AsyncSession, practice: Practice, appointments: Sequ
                 source=appointment.source,
                 cancel_reason=appointment.cancel_reason,
                 cancelled_late=appointment.cancelled_late,
+                contraindicated=appointment.client_id in flagged,
                 series_label=series_labels.get(appointment.id, ""),
             )
         )

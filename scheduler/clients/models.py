@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from advanced_alchemy.types import DateTimeUTC
+from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +46,29 @@ class ClientSignInLink(TenantScoped, Base):
     """A one-time, expiring link that signs a client in to the portal. Only its SHA-256 is stored."""
 
     __tablename__ = "client_sign_in_link"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True, default=None)
+
+
+class ClientIntake(TenantScoped, Base):
+    """One filled-in intake questionnaire (health information). The latest one is the client's current
+    intake; earlier ones stay as history. `answers` is `intake_rules.IntakeAnswers.to_json()`."""
+
+    __tablename__ = "client_intake"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+    consented_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class ClientIntakeLink(TenantScoped, Base):
+    """A link the desk sends a client to fill in the intake without an account. Only its SHA-256 is
+    stored; it is spent when the questionnaire is submitted and expires unused after INTAKE_LINK_LIFETIME."""
+
+    __tablename__ = "client_intake_link"
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
