@@ -133,9 +133,10 @@ def plan_series(series: FeedSeries, horizon_utc: dt.datetime | None = None) -> S
 def _when(name: str, moment: dt.datetime, zone: ZoneInfo, tzid: str) -> str:
     """DTSTART/DTEND as local wall time with TZID; in UTC when the wall time would be ambiguous or missing."""
     wall = moment.astimezone(zone).replace(tzinfo=None)
-    if _zone_utc(wall, zone) == moment and wall.replace(tzinfo=zone, fold=1).utcoffset() == wall.replace(
-        tzinfo=zone
-    ).utcoffset():
+    if (
+        _zone_utc(wall, zone) == moment
+        and wall.replace(tzinfo=zone, fold=1).utcoffset() == wall.replace(tzinfo=zone).utcoffset()
+    ):
         return f"{name};TZID={param(tzid)}:{local(wall)}"
     return f"{name}:{utc(moment)}"
 
@@ -220,7 +221,7 @@ def event_lines(event: FeedEvent, tzid: str) -> Iterator[str]:
 
 
 def _duration(value: dt.timedelta) -> str:
-    serialised: bytes = vDuration(value).to_ical()
+    serialised: bytes = vDuration(value).to_ical()  # type: ignore[no-untyped-call]
     return serialised.decode()
 
 

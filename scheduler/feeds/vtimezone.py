@@ -1,7 +1,7 @@
 """VTIMEZONE components in RRULE form, derived from the zoneinfo database and cached per zone.
 
 icalendar's `add_missing_timezones()` writes one RDATE per transition and stops at 2038; Outlook
-2007–2019 and ical.js misread that form and shift events by an hour. Here the zone's transitions are
+2007-2019 and ical.js misread that form and shift events by an hour. Here the zone's transitions are
 found by scanning zoneinfo, consecutive years that follow the same rule ("second Sunday of March at
 02:00") are merged into one DAYLIGHT or STANDARD observance with `RRULE:FREQ=YEARLY;…`, and the
 newest rule stays open-ended so it covers every later year.
@@ -44,10 +44,10 @@ def transitions(tzid: str, first_year: int = FIRST_YEAR, last_year: int = LAST_Y
     moment = dt.datetime(first_year, 1, 1, tzinfo=dt.UTC)
     end = dt.datetime(last_year + 1, 1, 1, tzinfo=dt.UTC)
     step = dt.timedelta(days=7)  # no zone changes its offset twice within a week
-    before = moment.astimezone(zone).utcoffset()
+    before = moment.astimezone(zone).utcoffset() or dt.timedelta(0)
     while moment < end:
         probe = moment + step
-        after = probe.astimezone(zone).utcoffset()
+        after = probe.astimezone(zone).utcoffset() or dt.timedelta(0)
         if after != before:
             low, high = moment, probe  # offset(low) == before, offset(high) == after
             while high - low > dt.timedelta(seconds=1):
@@ -57,8 +57,6 @@ def transitions(tzid: str, first_year: int = FIRST_YEAR, last_year: int = LAST_Y
                 else:
                     high = middle
             local_after = high.astimezone(zone)
-            assert before is not None
-            assert after is not None
             found.append(
                 Transition(
                     at_utc=high.replace(microsecond=0),
@@ -125,8 +123,7 @@ def _observances(found: list[Transition], last_year: int) -> list[tuple[dt.datet
                 previous.local_before.year + 1 == t.local_before.year
                 and previous.local_before.month == t.local_before.month
                 and previous.local_before.time() == t.local_before.time()
-                and (previous.offset_from, previous.offset_to, previous.name)
-                == (t.offset_from, t.offset_to, t.name)
+                and (previous.offset_from, previous.offset_to, previous.name) == (t.offset_from, t.offset_to, t.name)
             )
             if same_shape and shared & rules:
                 members.append(t)
