@@ -1,9 +1,10 @@
 """Imports every model module so the metadata is complete (migrations, the drift check)."""
 
-from scheduler.booking.models import Appointment, AppointmentEvent
+from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
+from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
     ApiToken,
     ExtraHours,
@@ -22,9 +23,11 @@ __all__ = [
     "ApiToken",
     "Appointment",
     "AppointmentEvent",
+    "AppointmentSeries",
     "Client",
     "ClientSignInLink",
     "ExtraHours",
+    "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",
     "Room",
@@ -35,6 +38,7 @@ __all__ = [
     "Therapist",
     "TherapistService",
     "TimeOff",
+    "TreatmentPlan",
     "WebSession",
     "WorkingHours",
 ]
