@@ -3,6 +3,7 @@
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
+from scheduler.feeds.models import FeedToken
 from scheduler.mail.models import OutboxMessage
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
@@ -27,6 +28,7 @@ __all__ = [
     "Client",
     "ClientSignInLink",
     "ExtraHours",
+    "FeedToken",
     "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",
