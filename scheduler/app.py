@@ -26,6 +26,7 @@ from scheduler.booking.controllers import AppointmentController, PublicBookingCo
 from scheduler.clients.controllers import ClientController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
+from scheduler.feeds.controllers import FeedController, FeedTokenController
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
+            FeedTokenController,
+            FeedController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

@@ -1,0 +1,179 @@
+"""Calendar feeds served from the database, read back by three independent calendar engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from scheduler.booking.models import Appointment, AppointmentSeries
+from scheduler.db import scope_session, session_scope
+from scheduler.feeds.services import window
+from tests.feed_oracles import by_ical, by_icaljs, by_recurring_ical_events, lint, node_available
+from tests.integration import feed_helpers as fh
+from tests.integration.conftest import Factory
+
+Client = AsyncTestClient[Litestar]
+ZONES = ["America/New_York", "Europe/Berlin", "Australia/Sydney"]
+
+
+async def issue(client: Client, staff_headers: dict[str, str], collection: str, owner_id: uuid.UUID) -> str:
+    response = await client.post(f"/api/v1/{collection}/{owner_id}/feed-token", headers=staff_headers)
+    assert response.status_code == 201, response.text
+    url = response.json()["url"]
+    assert url.startswith("http://testserver.local/feeds/")
+    assert url.endswith(".ics")
+    assert response.json()["webcal_url"] == "webcal://" + url.removeprefix("http://")
+    return str(url.removeprefix("http://testserver.local"))
+
+
+@pytest.mark.parametrize("tzid", ZONES)
+async def test_three_calendar_engines_read_exactly_the_live_appointments_in_the_database(
+    client: Client, factory: Factory, tzid: str
+) -> None:
+    world = await fh.build_world(factory, tzid)
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2, hours=3)
+    await fh.add_single(factory, world, soon)
+    staff = await factory.staff(world.practice)
+    path = await issue(client, staff.headers, "therapists", world.therapist_id)
+
+    response = await client.get(path)
+    assert response.status_code == 200
+    body = response.content
+    start, end = window(dt.datetime.now(dt.UTC))
+    async with session_scope(factory.alchemy) as session:
+        expected = await fh.live_appointments(session, world, start, end)
+    assert len(expected) == 2 * (fh.WEEKS - 2) + 1  # two series without the cancelled and skipped, one single
+    zone = ZoneInfo(tzid)
+    assert by_recurring_ical_events(body, start, end, zone) == expected
+    assert by_ical(body, start, end, zone) == expected
+    if node_available():
+        assert by_icaljs(body, start, end, zone) == expected
+    assert lint(body) == []
+    assert body.count(b"RRULE:FREQ=WEEKLY") == 2
+    assert body.count(b"RECURRENCE-ID;TZID=") == 2
+
+
+async def test_feed_is_served_as_a_cacheable_calendar_without_gzip_or_attachment(
+    client: Client, factory: Factory
+) -> None:
+    world = await fh.build_world(factory, "America/New_York")
+    staff = await factory.staff(world.practice)
+    path = await issue(client, staff.headers, "therapists", world.therapist_id)
+
+    first = await client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert "content-encoding" not in first.headers
+    assert "content-disposition" not in first.headers
+    etag = first.headers["etag"]
+    assert etag.startswith('"')
+    assert not etag.startswith("W/")
+
+    second = await client.get(path)
+    assert second.content == first.content
+    assert second.headers["etag"] == etag
+
+    not_modified = await client.get(path, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    since = await client.get(path, headers={"If-Modified-Since": first.headers["last-modified"]})
+    assert since.status_code == 304
+    stale = await client.get(path, headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200
+
+
+async def test_moving_an_occurrence_changes_the_etag_and_bumps_sequence_on_every_component(
+    client: Client, factory: Factory
+) -> None:
+    world = await fh.build_world(factory, "Europe/Berlin")
+    staff = await factory.staff(world.practice)
+    path = await issue(client, staff.headers, "therapists", world.therapist_id)
+    before = await client.get(path)
+    series_id = world.series_ids[0]
+    uid = f"UID:{series_id}@carebook".encode()
+    assert uid in before.content
+
+    # What the series service does on a move: the occurrence moves, the series' SEQUENCE goes up by one.
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, world.practice.id)
+        series = await session.get_one(AppointmentSeries, series_id)
+        occurrence = await session.scalar(
+            select(Appointment).where(Appointment.series_id == series_id).order_by(Appointment.start_at).limit(1)
+        )
+        assert occurrence is not None
+        occurrence.start_at += dt.timedelta(hours=2)
+        occurrence.end_at += dt.timedelta(hours=2)
+        occurrence.block_start, occurrence.block_end = occurrence.start_at, occurrence.end_at
+        series.sequence += 1
+
+    after = await client.get(path, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    events = [block for block in after.content.split(b"BEGIN:VEVENT")[1:] if uid in block]
+    assert len(events) == 3  # master, the earlier override, and the new one
+    assert all(b"SEQUENCE:4\r\n" in block for block in events)
+    assert lint(after.content) == []
+
+
+async def test_issuing_a_new_token_retires_the_old_url(client: Client, factory: Factory) -> None:
+    world = await fh.build_world(factory, "America/New_York")
+    staff = await factory.staff(world.practice)
+    old = await issue(client, staff.headers, "rooms", world.room_id)
+    assert (await client.get(old)).status_code == 200
+
+    new = await issue(client, staff.headers, "rooms", world.room_id)
+    gone = await client.get(old)
+    unknown = await client.get("/feeds/" + "x" * 43 + ".ics")
+    assert gone.status_code == 404
+    assert unknown.status_code == 404
+    assert gone.content == unknown.content
+    assert gone.headers["content-type"] == unknown.headers["content-type"]
+    assert (await client.get(new)).status_code == 200
+
+    revoked = await client.delete(f"/api/v1/rooms/{world.room_id}/feed-token", headers=staff.headers)
+    assert revoked.status_code == 204
+    after_revoke = await client.get(new)
+    assert after_revoke.status_code == 404
+    assert after_revoke.content == unknown.content
+
+
+async def test_each_feed_names_only_what_its_reader_may_see(client: Client, factory: Factory) -> None:
+    world = await fh.build_world(factory, "America/New_York")
+    staff = await factory.staff(world.practice)
+    therapist = await client.get(await issue(client, staff.headers, "therapists", world.therapist_id))
+    client_feed = await client.get(await issue(client, staff.headers, "clients", world.client_id))
+    room = await client.get(await issue(client, staff.headers, "rooms", world.room_id))
+    assert b"SUMMARY:Appointment A.B. (Therapeutic Massage)" in therapist.content
+    assert b"LOCATION:Room 1" in therapist.content
+    assert b"SUMMARY:Massage appointment" in client_feed.content
+    assert f"LOCATION:{world.practice.name}".encode() in client_feed.content
+    assert b"Ada" not in client_feed.content + room.content + therapist.content
+    assert b"SUMMARY:Booked" in room.content
+    for body in (therapist.content, client_feed.content, room.content):
+        assert b"ATTENDEE" not in body
+        assert b"DESCRIPTION" not in body
+        assert lint(body) == []
+
+
+async def test_feed_token_is_refused_for_unknown_or_foreign_owners(client: Client, factory: Factory) -> None:
+    world = await fh.build_world(factory, "America/New_York")
+    other = await factory.practice()
+    outsider = await factory.staff(other)
+    foreign = await client.post(f"/api/v1/therapists/{world.therapist_id}/feed-token", headers=outsider.headers)
+    assert foreign.status_code == 404
+    assert foreign.json()["field"] == "therapist_id"
+    missing = await client.post(f"/api/v1/clients/{uuid.uuid4()}/feed-token", headers=outsider.headers)
+    assert missing.status_code == 404
+    bad = await client.post("/api/v1/rooms/not-a-uuid/feed-token", headers=outsider.headers)
+    assert bad.status_code in {400, 404}
+    assert bad.json()["field"] == "room_id"
+    nowhere = await client.post(f"/api/v1/invoices/{uuid.uuid4()}/feed-token", headers=outsider.headers)
+    assert nowhere.status_code == 404
+    anonymous = await client.post(f"/api/v1/therapists/{world.therapist_id}/feed-token")
+    assert anonymous.status_code == 401
