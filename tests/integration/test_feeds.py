@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from scheduler.booking.models import Appointment, AppointmentSeries
 from scheduler.db import scope_session, session_scope
 from scheduler.feeds.services import window
+from scheduler.plans.models import TreatmentPlan
 from tests.feed_oracles import by_ical, by_icaljs, by_recurring_ical_events, lint, node_available
 from tests.integration import feed_helpers as fh
 from tests.integration.conftest import Factory
@@ -177,3 +178,62 @@ async def test_feed_token_is_refused_for_unknown_or_foreign_owners(client: Clien
     assert nowhere.status_code == 404
     anonymous = await client.post(f"/api/v1/therapists/{world.therapist_id}/feed-token")
     assert anonymous.status_code == 401
+
+
+async def test_no_feed_leaks_health_details_or_contact_data(client: Client, factory: Factory) -> None:
+    private = {
+        "email": "ada.private@example.test",
+        "phone": "+1 555 0199 777",
+        "diagnosis": "M54.16",
+        "goal": "Reduce sciatic pain radiating left leg",
+        "home care": "Ice lumbar region twice daily",
+        "series note": "Client disclosed anxiety medication",
+        "single note": "Bruising on left shoulder noted",
+    }
+    world = await fh.build_world(
+        factory,
+        "America/New_York",
+        client_email=private["email"],
+        client_phone=private["phone"],
+    )
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, world.practice.id)
+        plan = TreatmentPlan(
+            client_id=world.client_id,
+            therapist_id=world.therapist_id,
+            service_id=world.service_id,
+            diagnosis_codes=[private["diagnosis"]],
+            goals=[private["goal"]],
+            techniques=["myofascial release"],
+            frequency={"per": "week", "times": 1},
+            sessions=8,
+            first_start_local=dt.datetime(2027, 1, 5, 9, 0),
+            home_care=private["home care"],
+        )
+        session.add(plan)
+        await session.flush()
+        for series_id in world.series_ids:
+            (await session.get_one(AppointmentSeries, series_id)).plan_id = plan.id
+        await session.execute(
+            update(Appointment)
+            .where(Appointment.series_id.in_(world.series_ids))
+            .values(notes=private["series note"], plan_id=plan.id)
+        )
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
+    await fh.add_single(factory, world, soon, notes=private["single note"])
+    staff = await factory.staff(world.practice)
+
+    bodies = [
+        (await client.get(await issue(client, staff.headers, collection, owner))).content
+        for collection, owner in (
+            ("therapists", world.therapist_id),
+            ("clients", world.client_id),
+            ("rooms", world.room_id),
+        )
+    ]
+    for body in bodies:
+        assert b"BEGIN:VEVENT" in body
+        unfolded = body.replace(b"\r\n ", b"").decode()
+        for what, value in private.items():
+            assert value not in unfolded, what
+            assert value.replace(",", "\\,") not in unfolded, what
