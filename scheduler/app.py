@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
+from scheduler.booking.series_controllers import PlanSeriesController, SeriesController
 from scheduler.clients.controllers import ClientController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
@@ -31,6 +32,7 @@ from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
+from scheduler.plans.controllers import TreatmentPlanController
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
@@ -108,6 +110,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ClientController,
             FeedTokenController,
             FeedController,
+            TreatmentPlanController,
+            PlanSeriesController,
+            SeriesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

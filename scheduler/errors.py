@@ -121,3 +121,10 @@ class NonexistentLocalTime(InvalidInput):
 
     code = "nonexistent_local_time"
     title = "That local time does not exist"
+
+
+class SeriesConflicts(Conflict):
+    """A series commit or edit that would book occurrences into conflicts; `conflicts` lists every one."""
+
+    code = "series_conflicts"
+    title = "Occurrences of the series conflict"
