@@ -118,6 +118,7 @@ def plan_series(series: FeedSeries, horizon_utc: dt.datetime | None = None) -> S
             found.start_utc == expected_start
             and found.end_utc == expected_start + series.duration
             and (found.location is None or found.location == series.location)
+            and (found.summary is None or found.summary == series.summary)
         )
         if unchanged:
             continue
@@ -188,7 +189,7 @@ def series_lines(series: FeedSeries, horizon_utc: dt.datetime | None = None) -> 
             series.uid,
             series.last_modified,
             series.sequence,
-            series.summary,
+            moved.summary or series.summary,
             moved.location or series.location,
             [_when("DTSTART", moved.start_utc, zone, series.tzid), _when("DTEND", moved.end_utc, zone, series.tzid)],
             iter((f"RECURRENCE-ID;TZID={tzid}:{local(recurrence_id)}", *confirmed)),
@@ -198,7 +199,7 @@ def series_lines(series: FeedSeries, horizon_utc: dt.datetime | None = None) -> 
             alone.uid,
             series.last_modified,
             series.sequence,
-            series.summary,
+            alone.summary or series.summary,
             alone.location or series.location,
             [_when("DTSTART", alone.start_utc, zone, series.tzid), _when("DTEND", alone.end_utc, zone, series.tzid)],
             iter(confirmed),

@@ -22,6 +22,7 @@ class FeedOccurrence:
     live: bool  # False for cancelled / no-show: the rule occurrence is then EXDATEd
     uid: str  # the appointment's own UID, used when it has to be published standalone
     location: str | None = None  # None: the series' location
+    summary: str | None = None  # None: the series' summary (a re-assessment visit may differ)
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,6 +242,7 @@ async def load_feed(session: AsyncSession, token: FeedToken, now: dt.datetime) -
                     live=r.status in _LIVE and mine(r),
                     uid=f"{r.id}@carebook",
                     location=describe.location(r.room_id),
+                    summary=describe.summary(r.client_id, r.service_id),
                 )
                 for r in members[s.id]
             ),

@@ -24,6 +24,7 @@ CANCELLED, MOVED, JUMPED, SKIPPED = 1, 3, 4, 6
 MOVED_BY = dt.timedelta(days=1, hours=2)
 JUMPED_BY = dt.timedelta(days=8)
 HOUR = dt.timedelta(hours=1)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass

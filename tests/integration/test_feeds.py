@@ -11,13 +11,15 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from scheduler.booking.models import Appointment, AppointmentSeries
+from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentSeries
 from scheduler.db import scope_session, session_scope
 from scheduler.feeds.services import window
 from scheduler.plans.models import TreatmentPlan
-from tests.feed_oracles import by_ical, by_icaljs, by_recurring_ical_events, lint, node_available
+from tests.feed_oracles import by_ical, by_icaljs, by_recurring_ical_events, lint, node_available, occurrence
 from tests.integration import feed_helpers as fh
+from tests.integration.booking_helpers import at, load_demo
 from tests.integration.conftest import Factory
+from tests.integration.test_series import new_client, plan_body
 
 Client = AsyncTestClient[Litestar]
 ZONES = ["America/New_York", "Europe/Berlin", "Australia/Sydney"]
@@ -237,3 +239,60 @@ async def test_no_feed_leaks_health_details_or_contact_data(client: Client, fact
         for what, value in private.items():
             assert value not in unfolded, what
             assert value.replace(",", "\\,") not in unfolded, what
+
+
+async def test_series_edited_through_the_api_reads_back_as_the_live_appointments(
+    client: Client, factory: Factory
+) -> None:
+    """Plan → series → cancel, move, jump and split, all through the API, across New York's next DST change."""
+    practice = await factory.demo()
+    owner = await factory.staff(practice)
+    demo = await load_demo(client)
+    client_id = await new_client(client, owner.headers, "rosa@example.test")
+    change = fh.next_dst_changes("America/New_York", dt.datetime.now(dt.UTC).date(), count=1)[0]
+    first = change - dt.timedelta(days=18)
+    first -= dt.timedelta(days=(first.weekday() - 1) % 7)  # the Tuesday on or before
+    plan = await client.post("/api/v1/treatment-plans", json=plan_body(demo, client_id, first), headers=owner.headers)
+    assert plan.status_code == 201, plan.text
+    committed = await client.post(
+        f"/api/v1/treatment-plans/{plan.json()['id']}/series", json={"conflict_policy": "fail"}, headers=owner.headers
+    )
+    assert committed.status_code == 201, committed.text
+    series = committed.json()["series"]
+    occurrences = series["occurrences"]
+    base = f"/api/v1/series/{series['id']}/occurrences"
+    day = [first + dt.timedelta(weeks=n) for n in range(8)]
+    edits = [
+        (f"{base}/{occurrences[1]['id']}/cancel", {"reason": "ill"}),
+        (f"{base}/{occurrences[3]['id']}/move", {"start": at(day[3] + dt.timedelta(days=1), 14)}),
+        (f"{base}/{occurrences[4]['id']}/move", {"start": at(day[5] + dt.timedelta(days=1), 10)}),  # jumps the 6th
+        (
+            f"/api/v1/series/{series['id']}/reschedule",
+            {"scope": "following", "from_appointment_id": occurrences[6]["id"], "first_start": f"{day[6]}T14:00"},
+        ),
+    ]
+    for url, body in edits:
+        edited = await client.post(url, json=body, headers=owner.headers)
+        assert edited.status_code == 200, edited.text
+
+    path = await issue(client, owner.headers, "therapists", uuid.UUID(demo.therapist))
+    feed = await client.get(path)
+    start, end = window(dt.datetime.now(dt.UTC))
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        rows = await session.execute(
+            select(Appointment.start_at, Appointment.end_at).where(
+                Appointment.therapist_id == uuid.UUID(demo.therapist),
+                Appointment.status.in_(LIVE_STATUSES),
+                Appointment.start_at < end,
+                Appointment.end_at > start,
+            )
+        )
+        expected = sorted(occurrence(s, e, fh.NEW_YORK) for s, e in rows)
+    assert len(expected) == 7
+    assert by_recurring_ical_events(feed.content, start, end, fh.NEW_YORK) == expected
+    assert by_ical(feed.content, start, end, fh.NEW_YORK) == expected
+    if node_available():
+        assert by_icaljs(feed.content, start, end, fh.NEW_YORK) == expected
+    assert lint(feed.content) == []
+    assert feed.content.count(b"RRULE:FREQ=WEEKLY") == 2  # the series and its continuation after the split

@@ -114,3 +114,14 @@ def test_long_lines_fold_at_75_octets_without_splitting_characters() -> None:
     assert all(len(line) <= 75 for line in body.split(b"\r\n"))
     assert lint(body) == []
     assert {str(e["SUMMARY"]) for e in Calendar.from_ical(body).walk("VEVENT")} == {long_name.summary}
+
+
+def test_an_occurrence_with_another_title_is_published_as_an_override() -> None:
+    series = fx.weekly_series("Europe/Berlin", dt.date(2026, 10, 25))
+    occurrences = list(series.occurrences)
+    occurrences[-1] = dataclasses.replace(occurrences[-1], summary="Appointment A.B. (Re-assessment)")
+    changed = dataclasses.replace(series, occurrences=tuple(occurrences))
+    body = build_calendar(FeedCalendar(name="x", uid="x@carebook", tzid=series.tzid, series=(changed,)))
+    assert b"SUMMARY:Appointment A.B. (Re-assessment)\r\n" in body
+    assert len(plan_series(changed).overrides) == 2
+    assert lint(body) == []
