@@ -50,6 +50,11 @@ from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.feed_pages import (
+    ClientManageFeedPagesController,
+    PortalFeedPagesController,
+    StaffFeedPagesController,
+)
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
 from scheduler.web.schedule import SchedulePagesController
@@ -110,6 +115,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ClientController,
             FeedTokenController,
             FeedController,
+            StaffFeedPagesController,
+            ClientManageFeedPagesController,
+            PortalFeedPagesController,
             TreatmentPlanController,
             PlanSeriesController,
             SeriesController,

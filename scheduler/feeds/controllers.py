@@ -13,11 +13,11 @@ from litestar.params import FromPath
 
 from scheduler.auth import api_staff
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
-from scheduler.errors import PermissionDenied
 from scheduler.feeds.models import FeedOwnerKind
 from scheduler.feeds.schemas import FeedTokenIssued
 from scheduler.feeds.services import BuiltFeed, current_feed
 from scheduler.feeds.tokens import (
+    check_may_manage,
     feed_url,
     issue_feed_token,
     resolve_feed_token,
@@ -26,7 +26,7 @@ from scheduler.feeds.tokens import (
 )
 from scheduler.openapi import PUBLIC_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
 from scheduler.practice.deps import provide_staff_practice
-from scheduler.practice.models import Practice, Role, StaffUser
+from scheduler.practice.models import Practice, StaffUser
 from scheduler.validation import parse_uuid
 
 FEED_MEDIA_TYPE = "text/calendar"  # Litestar adds "; charset=utf-8" to text types
@@ -34,9 +34,7 @@ FEED_MEDIA_TYPE = "text/calendar"  # Litestar adds "; charset=utf-8" to text typ
 
 def _owner(staff: StaffUser, kind: FeedOwnerKind, owner_id: str) -> uuid.UUID:
     parsed = parse_uuid(owner_id, f"{kind.value}_id")
-    # A therapist manages only their own feed; clients' and rooms' feeds are the desk's and the owner's.
-    if staff.role is Role.THERAPIST and not (kind is FeedOwnerKind.THERAPIST and staff.therapist_id == parsed):
-        raise PermissionDenied("Therapists manage only their own calendar feed.")
+    check_may_manage(staff, kind, parsed)
     return parsed
 
 

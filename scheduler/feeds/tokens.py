@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.clients.models import Client
 from scheduler.db import scope_session, unscoped
-from scheduler.errors import NotFound
+from scheduler.errors import NotFound, PermissionDenied
 from scheduler.feeds.models import FeedOwnerKind, FeedToken
-from scheduler.practice.models import Practice, Room, Therapist
+from scheduler.practice.models import Practice, Role, Room, StaffUser, Therapist
 
 _OWNER_MODELS: dict[FeedOwnerKind, type[Therapist] | type[Client] | type[Room]] = {
     FeedOwnerKind.THERAPIST: Therapist,
@@ -35,6 +35,12 @@ def feed_url(base_url: str, plain: str) -> str:
 def webcal_url(https_url: str) -> str:
     """The same feed for calendar apps that subscribe on a `webcal://` link."""
     return "webcal://" + https_url.split("://", 1)[1]
+
+
+def check_may_manage(staff: StaffUser, kind: FeedOwnerKind, owner_id: uuid.UUID) -> None:
+    """A therapist manages only their own feed; clients' and rooms' feeds are the desk's and the owner's."""
+    if staff.role is Role.THERAPIST and not (kind is FeedOwnerKind.THERAPIST and staff.therapist_id == owner_id):
+        raise PermissionDenied("Therapists manage only their own calendar feed.")
 
 
 async def _check_owner(session: AsyncSession, kind: FeedOwnerKind, owner_id: uuid.UUID) -> None:

@@ -296,3 +296,14 @@ async def test_series_edited_through_the_api_reads_back_as_the_live_appointments
         assert by_icaljs(feed.content, start, end, fh.NEW_YORK) == expected
     assert lint(feed.content) == []
     assert feed.content.count(b"RRULE:FREQ=WEEKLY") == 2  # the series and its continuation after the split
+
+
+async def test_junk_feed_addresses_are_404_problem_json(client: Client, factory: Factory) -> None:
+    world = await fh.build_world(factory, "Europe/Berlin")
+    staff = await factory.staff(world.practice)
+    real = await issue(client, staff.headers, "therapists", world.therapist_id)
+    token = real.removeprefix("/feeds/").removesuffix(".ics")
+    for junk in (token, f"{token}.ics.ics", f"{token[:-1]}.ics", f"{token}.ICS", "..%2F..%2Fetc.ics", "x" * 5000):
+        response = await client.get(f"/feeds/{junk}")
+        assert response.status_code == 404, junk
+        assert response.headers["content-type"].startswith("application/problem+json"), junk
