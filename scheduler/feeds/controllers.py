@@ -20,7 +20,6 @@ from scheduler.feeds.tokens import (
     check_may_manage,
     feed_url,
     issue_feed_token,
-    resolve_feed_token,
     revoke_feed_tokens,
     webcal_url,
 )
@@ -176,8 +175,7 @@ class FeedController(Controller):
     async def feed(
         self, request: Request[Any, Any, Any], db_session: DbSession, filename: FromPath[str]
     ) -> Response[bytes]:
-        token = await resolve_feed_token(db_session, filename.removesuffix(".ics") if filename.endswith(".ics") else "")
-        feed = await current_feed(db_session, token)
+        feed = await current_feed(db_session, filename.removesuffix(".ics") if filename.endswith(".ics") else "")
         headers = {
             "ETag": feed.etag,
             "Last-Modified": format_datetime(feed.last_modified, usegmt=True),

@@ -14,6 +14,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Enum, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from scheduler.booking.models import Appointment, AppointmentSeries
+from scheduler.clients.models import Client
 from scheduler.db import Base, TenantScoped, enum_values
 
 
@@ -34,3 +36,9 @@ class FeedToken(TenantScoped, Base):
     owner_id: Mapped[uuid.UUID] = mapped_column()
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True, default=None)
+
+
+# A feed's fingerprint (feeds/services.py) reads the newest change of the practice's appointments,
+# series and clients on every poll; these make each an index seek instead of a scan.
+for _model in (Appointment, AppointmentSeries, Client):
+    Index(f"ix_{_model.__tablename__}_practice_updated", _model.practice_id, _model.updated_at)

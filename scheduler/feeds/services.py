@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
 from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client
-from scheduler.db import scope_session
+from scheduler.db import scope_session, unscoped
+from scheduler.errors import NotFound
 from scheduler.feeds.build import build_calendar
 from scheduler.feeds.model import FeedCalendar, FeedEvent, FeedOccurrence, FeedSeries
 from scheduler.feeds.models import FeedOwnerKind, FeedToken
+from scheduler.feeds.tokens import hash_feed_token
 from scheduler.practice.models import Practice, Room, Service, Therapist
 
 WINDOW_BACK = dt.timedelta(days=90)
@@ -54,125 +58,90 @@ def _owner_columns(kind: FeedOwnerKind) -> tuple[Any, Any]:
     return Appointment.room_id, AppointmentSeries.room_id
 
 
-async def fingerprint(session: AsyncSession, token: FeedToken, now: dt.datetime) -> tuple[str, dt.datetime]:
-    """A cheap summary that changes whenever the feed's bytes could: one aggregate query.
+async def resolve_with_fingerprint(
+    session: AsyncSession, plain: str, now: dt.datetime
+) -> tuple[FeedToken, str, dt.datetime]:
+    """The live token behind a feed URL and a fingerprint of everything its feed is built from, in one query.
 
-    The day is part of it because the window slides; every change to a series or one of its occurrences
-    bumps the series row (its SEQUENCE), and every appointment change bumps the appointment's updated_at.
+    The fingerprint is the newest change (updated_at, through an index seek each) of the practice's
+    appointments, series, clients, services, rooms, therapists and the practice itself, plus the day (the
+    window slides). It is practice-wide on purpose: an appointment that moves to another therapist or room
+    leaves no trace among its old owner's rows. A change elsewhere in the practice costs one rebuild, and
+    if the owner's bytes did not change their ETag does not either, so the calendar app still gets a 304.
+    Unknown and revoked tokens raise the same NotFound after the same single lookup.
     """
-    appointment_owner, series_owner = _owner_columns(token.owner_kind)
-    start, end = window(now)
-    in_window: ColumnElement[bool] = (
-        (appointment_owner == token.owner_id) & (Appointment.start_at < end) & (Appointment.end_at > start)
-    )
+    wanted = hash_feed_token(plain)
 
-    owns_series: ColumnElement[bool] = series_owner == token.owner_id
-
-    def newest(model: Any, *where: ColumnElement[bool]) -> Any:
-        return select(func.max(model.updated_at)).where(*where).scalar_subquery()
-
-    row = (
-        await session.execute(
-            select(
-                select(func.count()).select_from(Appointment).where(in_window).scalar_subquery(),
-                newest(Appointment, in_window),
-                select(func.count()).select_from(AppointmentSeries).where(owns_series).scalar_subquery(),
-                newest(AppointmentSeries, owns_series),
-                newest(Client),
-                newest(Service),
-                newest(Room),
-                newest(Therapist),
-                newest(Practice, Practice.id == token.practice_id),
-            )
+    def newest(model: Any) -> Any:
+        return (
+            select(func.max(model.updated_at))
+            .where(model.practice_id == FeedToken.practice_id)
+            .correlate(FeedToken)
+            .scalar_subquery()
         )
-    ).one()
-    stamps = [value for value in row if isinstance(value, dt.datetime)]
-    newest_change = max([token.created_at, *stamps])
-    key = f"{token.id}|{now.date()}|" + "|".join(str(value) for value in row)
-    return hashlib.sha256(key.encode()).hexdigest(), newest_change.replace(microsecond=0)
+
+    practice_changed = select(Practice.updated_at).where(Practice.id == FeedToken.practice_id).scalar_subquery()
+    with unscoped(session):
+        row = (
+            await session.execute(
+                select(
+                    FeedToken,
+                    newest(Appointment),
+                    newest(AppointmentSeries),
+                    newest(Client),
+                    newest(Service),
+                    newest(Room),
+                    newest(Therapist),
+                    practice_changed,
+                ).where(FeedToken.token_hash == wanted)
+            )
+        ).first()
+    if row is None or not hmac.compare_digest(row[0].token_hash, wanted) or row[0].revoked_at is not None:
+        raise NotFound("No such calendar feed.")
+    token: FeedToken = row[0]
+    stamps = [value for value in row[1:] if isinstance(value, dt.datetime)]
+    key = f"{token.id}|{now.date()}|" + "|".join(str(value) for value in row[1:])
+    newest_change = max([token.created_at, *stamps]).replace(microsecond=0)
+    return token, hashlib.sha256(key.encode()).hexdigest(), newest_change
 
 
 def _initials(first: str, last: str) -> str:
     return "".join(f"{part[:1].upper()}." for part in (first, last) if part)
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    id: uuid.UUID
-    series_id: uuid.UUID | None
-    recurrence_id: dt.datetime | None
-    start_at: dt.datetime
-    end_at: dt.datetime
-    status: str
-    therapist_id: uuid.UUID
-    client_id: uuid.UUID
-    room_id: uuid.UUID | None
-    service_id: uuid.UUID
-    updated_at: dt.datetime
+def _raw(column: Any) -> Any:
+    """The column as the driver returns it: ids are grouped and compared raw, and only the few that are
+    published are turned into text (converting every id of a large feed costs more than building it)."""
+    return type_coerce(column, NullType())
 
 
-_ROW_COLUMNS = (
-    Appointment.id,
-    Appointment.series_id,
-    Appointment.recurrence_id,
-    Appointment.start_at,
-    Appointment.end_at,
-    Appointment.status,
-    Appointment.therapist_id,
-    Appointment.client_id,
-    Appointment.room_id,
-    Appointment.service_id,
-    Appointment.updated_at,
-)
+def _uid(raw: object) -> str:
+    if isinstance(raw, uuid.UUID):
+        text = str(raw)
+    elif isinstance(raw, bytes | bytearray | memoryview):
+        text = str(uuid.UUID(bytes=bytes(raw)))
+    else:
+        text = str(uuid.UUID(str(raw)))
+    return f"{text}@carebook"
 
 
 class _Describer:
-    """Turns rows into what one kind of feed may say about them."""
+    """What one kind of feed may say about a visit."""
 
-    def __init__(self, kind: FeedOwnerKind, practice: Practice, names: dict[str, dict[uuid.UUID, str]]) -> None:
+    def __init__(self, kind: FeedOwnerKind, practice: Practice) -> None:
         self.kind = kind
-        self.names = names
         self.address = ", ".join([practice.name, *practice.address_lines])
 
-    def summary(self, client_id: uuid.UUID, service_id: uuid.UUID) -> str:
+    def summary(self, first_name: str, last_name: str, service: str) -> str:
         if self.kind is FeedOwnerKind.THERAPIST:
-            initials = self.names["client"].get(client_id, "")
-            service = self.names["service"].get(service_id, "")
+            initials = _initials(first_name, last_name)
             return " ".join(p for p in ("Appointment", initials, f"({service})" if service else "") if p)
         return CLIENT_TITLE if self.kind is FeedOwnerKind.CLIENT else ROOM_TITLE
 
-    def location(self, room_id: uuid.UUID | None) -> str:
+    def location(self, room: str | None) -> str:
         if self.kind is FeedOwnerKind.CLIENT:
             return self.address
-        return self.names["room"].get(room_id, "") if room_id else ""
-
-
-async def _names(
-    session: AsyncSession, kind: FeedOwnerKind, client_ids: set[uuid.UUID]
-) -> dict[str, dict[uuid.UUID, str]]:
-    names: dict[str, dict[uuid.UUID, str]] = {"client": {}, "service": {}, "room": {}}
-    if kind is FeedOwnerKind.THERAPIST:
-        for client_id, first, last in await session.execute(
-            select(Client.id, Client.first_name, Client.last_name).where(Client.id.in_(client_ids))
-        ):
-            names["client"][client_id] = _initials(first, last)
-        names["service"] = dict((await session.execute(select(Service.id, Service.name))).tuples().all())
-    names["room"] = dict((await session.execute(select(Room.id, Room.name))).tuples().all())
-    return names
-
-
-async def _sequences(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """A single appointment's SEQUENCE: how often it changed after booking (as in its own .ics)."""
-    counts: dict[uuid.UUID, int] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
-        query = (
-            select(AppointmentEvent.appointment_id, func.count())
-            .where(AppointmentEvent.appointment_id.in_(part))
-            .group_by(AppointmentEvent.appointment_id)
-        )
-        counts.update((appointment_id, max(int(n) - 1, 0)) for appointment_id, n in await session.execute(query))
-    return counts
+        return room or ""
 
 
 async def _calendar_name(session: AsyncSession, token: FeedToken, practice: Practice) -> str:
@@ -186,80 +155,131 @@ async def _calendar_name(session: AsyncSession, token: FeedToken, practice: Prac
 
 
 async def load_feed(session: AsyncSession, token: FeedToken, now: dt.datetime) -> FeedCalendar:
-    """The owner's feed for the window around `now`: their series (all occurrences) and single visits."""
+    """The owner's feed for the window around `now`: their series (with every occurrence) and single visits.
+
+    Four queries, names joined in: the series with an occurrence of the owner in the window, all
+    occurrences of those series, the owner's other live visits in the window, and the calendar's name.
+    """
     scope_session(session, token.practice_id)
     practice = await session.get_one(Practice, token.practice_id)
+    describe = _Describer(token.owner_kind, practice)
     appointment_owner, series_owner = _owner_columns(token.owner_kind)
     start, end = window(now)
-    in_window = [
-        _Row(*r)
-        for r in await session.execute(
-            select(*_ROW_COLUMNS).where(
-                appointment_owner == token.owner_id, Appointment.start_at < end, Appointment.end_at > start
-            )
-        )
-    ]
-    series_ids = {r.series_id for r in in_window if r.series_id is not None}
-    series_rows = (
-        list(
-            await session.scalars(
-                select(AppointmentSeries).where(AppointmentSeries.id.in_(series_ids), series_owner == token.owner_id)
-            )
-        )
-        if series_ids
-        else []
+    in_window = [appointment_owner == token.owner_id, Appointment.start_at < end, Appointment.end_at > start]
+    published = select(AppointmentSeries.id).where(
+        AppointmentSeries.id.in_(select(Appointment.series_id).where(*in_window, Appointment.series_id.is_not(None))),
+        series_owner == token.owner_id,
     )
-    published = {s.id for s in series_rows}
-    members: dict[uuid.UUID, list[_Row]] = defaultdict(list)
-    if published:
-        for r in await session.execute(select(*_ROW_COLUMNS).where(Appointment.series_id.in_(published))):
-            members[r.series_id].append(_Row(*r))
-    singles = [r for r in in_window if r.status in _LIVE and r.series_id not in published]
-    client_ids = {r.client_id for r in singles} | {s.client_id for s in series_rows}
-    describe = _Describer(token.owner_kind, practice, await _names(session, token.owner_kind, client_ids))
-    sequences = await _sequences(session, [r.id for r in singles])
-
-    def mine(row: _Row) -> bool:
-        owner: uuid.UUID | None = getattr(row, appointment_owner.key)
-        return owner == token.owner_id
-
-    series = tuple(
-        FeedSeries(
-            uid=f"{s.id}@carebook",
-            tzid=s.timezone,
-            dtstart_local=s.dtstart_local,
-            duration=dt.timedelta(minutes=s.duration_minutes),
-            rrule=s.rrule,
-            sequence=s.sequence,
-            summary=describe.summary(s.client_id, s.service_id),
-            location=describe.location(s.room_id),
-            last_modified=max([s.updated_at, *(r.updated_at for r in members[s.id])]),
-            occurrences=tuple(
-                FeedOccurrence(
-                    recurrence_id_local=r.recurrence_id,
-                    start_utc=r.start_at,
-                    end_utc=r.end_at,
-                    live=r.status in _LIVE and mine(r),
-                    uid=f"{r.id}@carebook",
-                    location=describe.location(r.room_id),
-                    summary=describe.summary(r.client_id, r.service_id),
-                )
-                for r in members[s.id]
-            ),
+    series_rows = (
+        await session.execute(
+            select(
+                _raw(AppointmentSeries.id),
+                AppointmentSeries.timezone,
+                AppointmentSeries.dtstart_local,
+                AppointmentSeries.duration_minutes,
+                AppointmentSeries.rrule,
+                AppointmentSeries.sequence,
+                AppointmentSeries.updated_at,
+                Client.first_name,
+                Client.last_name,
+                Service.name,
+                Room.name,
+            )
+            .join(Client, Client.id == AppointmentSeries.client_id)
+            .join(Service, Service.id == AppointmentSeries.service_id)
+            .outerjoin(Room, Room.id == AppointmentSeries.room_id)
+            .where(AppointmentSeries.id.in_(published))
         )
-        for s in series_rows
+    ).all()
+    members: dict[object, list[FeedOccurrence]] = defaultdict(list)
+    newest_member: dict[object, dt.datetime] = {}
+    client_of = {row[0]: (row[7], row[8]) for row in series_rows}
+    if series_rows:
+        occurrence_rows = await session.execute(
+            select(
+                _raw(Appointment.id),
+                _raw(Appointment.series_id),
+                Appointment.recurrence_id,
+                Appointment.start_at,
+                Appointment.end_at,
+                _raw(Appointment.status),
+                (appointment_owner == token.owner_id).label("mine"),
+                Appointment.updated_at,
+                Service.name,
+                Room.name,
+            )
+            .join(Service, Service.id == Appointment.service_id)
+            .outerjoin(Room, Room.id == Appointment.room_id)
+            .where(Appointment.series_id.in_(published))
+        )
+        for raw_id, series_id, recurrence, begins, ends, status, mine, changed, service, room in occurrence_rows:
+            first_name, last_name = client_of[series_id]
+            members[series_id].append(
+                FeedOccurrence(
+                    recurrence_id_local=recurrence,
+                    start_utc=begins,
+                    end_utc=ends,
+                    live=status in _LIVE and bool(mine),
+                    uid=_uid(raw_id),
+                    location=describe.location(room),
+                    summary=describe.summary(first_name, last_name, service),
+                )
+            )
+            if changed > newest_member.get(series_id, changed - dt.timedelta(seconds=1)):
+                newest_member[series_id] = changed
+    changes = (
+        select(func.count())
+        .select_from(AppointmentEvent)
+        .where(AppointmentEvent.appointment_id == Appointment.id)
+        .scalar_subquery()
+    )
+    single_rows = await session.execute(
+        select(
+            _raw(Appointment.id),
+            Appointment.start_at,
+            Appointment.end_at,
+            Appointment.updated_at,
+            changes,
+            Client.first_name,
+            Client.last_name,
+            Service.name,
+            Room.name,
+        )
+        .join(Client, Client.id == Appointment.client_id)
+        .join(Service, Service.id == Appointment.service_id)
+        .outerjoin(Room, Room.id == Appointment.room_id)
+        .where(
+            *in_window,
+            Appointment.status.in_(LIVE_STATUSES),
+            or_(Appointment.series_id.is_(None), Appointment.series_id.not_in(published)),
+        )
     )
     events = tuple(
         FeedEvent(
-            uid=f"{r.id}@carebook",
-            start=r.start_at,
-            end=r.end_at,
-            summary=describe.summary(r.client_id, r.service_id),
-            location=describe.location(r.room_id),
-            sequence=sequences.get(r.id, 0),
-            last_modified=r.updated_at,
+            uid=_uid(raw_id),
+            start=begins,
+            end=ends,
+            summary=describe.summary(first_name, last_name, service),
+            location=describe.location(room),
+            sequence=max(int(n or 0) - 1, 0),  # changes after booking, as in the visit's own .ics
+            last_modified=changed,
         )
-        for r in singles
+        for raw_id, begins, ends, changed, n, first_name, last_name, service, room in single_rows
+    )
+    series = tuple(
+        FeedSeries(
+            uid=_uid(raw_id),
+            tzid=tzid,
+            dtstart_local=dtstart,
+            duration=dt.timedelta(minutes=minutes),
+            rrule=rrule,
+            sequence=sequence,
+            summary=describe.summary(first, last, service),
+            location=describe.location(room),
+            last_modified=max(changed, newest_member.get(raw_id, changed)),
+            occurrences=tuple(members[raw_id]),
+        )
+        for raw_id, tzid, dtstart, minutes, rrule, sequence, changed, first, last, service, room in series_rows
     )
     return FeedCalendar(
         name=await _calendar_name(session, token, practice),
@@ -302,10 +322,10 @@ class FeedCache:
 CACHE = FeedCache()
 
 
-async def current_feed(session: AsyncSession, token: FeedToken, now: dt.datetime | None = None) -> BuiltFeed:
-    """The feed's bytes, built only when its data fingerprint changed since this process last built it."""
+async def current_feed(session: AsyncSession, plain: str, now: dt.datetime | None = None) -> BuiltFeed:
+    """The feed behind a token, built only when its data fingerprint changed since this process last built it."""
     moment = now or dt.datetime.now(dt.UTC)
-    key, last_modified = await fingerprint(session, token, moment)
+    token, key, last_modified = await resolve_with_fingerprint(session, plain, moment)
     cached = CACHE.get(token.id, key)
     if cached is not None:
         return cached

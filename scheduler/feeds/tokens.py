@@ -1,10 +1,9 @@
-"""Feed tokens: issue (rotating the previous one), revoke, and resolve a token from a feed URL."""
+"""Feed tokens: issue (rotating the previous one) and revoke; feeds/services.py resolves them by hash."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 import uuid
 
@@ -12,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.clients.models import Client
-from scheduler.db import scope_session, unscoped
+from scheduler.db import scope_session
 from scheduler.errors import NotFound, PermissionDenied
 from scheduler.feeds.models import FeedOwnerKind, FeedToken
 from scheduler.practice.models import Practice, Role, Room, StaffUser, Therapist
@@ -80,14 +79,3 @@ async def revoke_feed_tokens(
     await _check_owner(session, kind, owner_id)
     await _revoke_live(session, kind, owner_id, dt.datetime.now(dt.UTC))
     await session.flush()
-
-
-async def resolve_feed_token(session: AsyncSession, plain: str) -> FeedToken:
-    """The live token row behind a feed URL. Unknown and revoked raise the same NotFound."""
-    wanted = hash_feed_token(plain)
-    # One lookup through the unique index on the hash: how close a guess came changes nothing measurable.
-    with unscoped(session):
-        token = await session.scalar(select(FeedToken).where(FeedToken.token_hash == wanted))
-    if token is None or not hmac.compare_digest(token.token_hash, wanted) or token.revoked_at is not None:
-        raise NotFound("No such calendar feed.")
-    return token
