@@ -1,6 +1,7 @@
 """A therapist's calendar feed with 500 weekly series and 1,000 single appointments, served by
-`GET /feeds/<token>.ics` cold (nothing cached: load, build, answer) and warm (If-None-Match → 304),
-against the floor of icalendar serialising the same calendar, already built, to bytes."""
+`GET /feeds/<token>.ics` cold (nothing cached: load, build, answer) against the floor of icalendar
+serialising the same calendar, already built, to bytes; and warm (If-None-Match → 304: one lookup of the
+token with the data fingerprint) against the app's cheapest database request, held to 5 ms."""
 
 from __future__ import annotations
 
@@ -122,8 +123,11 @@ async def run(settings: Settings, label: str) -> list[Result]:
         async def floor() -> object:
             return prebuilt.to_ical()
 
+        async def health() -> object:
+            return await client.get("/health")
+
         cold_ms, floor_ms = await paired_median_ms(cold, floor, RUNS)
-        warm_ms, _ = await paired_median_ms(warm, floor, RUNS)
+        warm_ms, health_ms = await paired_median_ms(warm, health, RUNS * 4)
     await app.state.alchemy.get_engine().dispose()
     size = f"{len(first.content) // 1024} kB"
     return [
@@ -137,9 +141,9 @@ async def run(settings: Settings, label: str) -> list[Result]:
         Result(
             workload=f"therapist feed, If-None-Match → 304 ({label})",
             ours_ms=warm_ms,
-            floor_ms=floor_ms,
-            floor="the same icalendar serialisation (the 304 is held to 5 ms)",
-            target_ratio=1.0,
+            floor_ms=health_ms,
+            floor="GET /health through the same app (one database round trip)",
+            target_ratio=3.0,
             target_ms=5.0,
         ),
     ]

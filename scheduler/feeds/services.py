@@ -45,6 +45,17 @@ class BuiltFeed:
     last_modified: dt.datetime  # aware UTC, whole seconds
 
 
+@dataclass(frozen=True, slots=True)
+class FeedOwner:
+    """Whose feed a live token opens (read as plain columns: the 304 path is one light query)."""
+
+    token_id: uuid.UUID
+    practice_id: uuid.UUID
+    owner_kind: FeedOwnerKind
+    owner_id: uuid.UUID
+    issued_at: dt.datetime
+
+
 def window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return now - WINDOW_BACK, now + WINDOW_AHEAD
 
@@ -60,7 +71,7 @@ def _owner_columns(kind: FeedOwnerKind) -> tuple[Any, Any]:
 
 async def resolve_with_fingerprint(
     session: AsyncSession, plain: str, now: dt.datetime
-) -> tuple[FeedToken, str, dt.datetime]:
+) -> tuple[FeedOwner, str, dt.datetime]:
     """The live token behind a feed URL and a fingerprint of everything its feed is built from, in one query.
 
     The fingerprint is the newest change (updated_at, through an index seek each) of the practice's
@@ -85,7 +96,13 @@ async def resolve_with_fingerprint(
         row = (
             await session.execute(
                 select(
-                    FeedToken,
+                    FeedToken.id,
+                    FeedToken.practice_id,
+                    FeedToken.owner_kind,
+                    FeedToken.owner_id,
+                    FeedToken.created_at,
+                    FeedToken.token_hash,
+                    FeedToken.revoked_at,
                     newest(Appointment),
                     newest(AppointmentSeries),
                     newest(Client),
@@ -96,13 +113,14 @@ async def resolve_with_fingerprint(
                 ).where(FeedToken.token_hash == wanted)
             )
         ).first()
-    if row is None or not hmac.compare_digest(row[0].token_hash, wanted) or row[0].revoked_at is not None:
+    if row is None or not hmac.compare_digest(row[5], wanted) or row[6] is not None:
         raise NotFound("No such calendar feed.")
-    token: FeedToken = row[0]
-    stamps = [value for value in row[1:] if isinstance(value, dt.datetime)]
-    key = f"{token.id}|{now.date()}|" + "|".join(str(value) for value in row[1:])
-    newest_change = max([token.created_at, *stamps]).replace(microsecond=0)
-    return token, hashlib.sha256(key.encode()).hexdigest(), newest_change
+    owner = FeedOwner(token_id=row[0], practice_id=row[1], owner_kind=row[2], owner_id=row[3], issued_at=row[4])
+    changes = row[7:]
+    stamps = [value for value in changes if isinstance(value, dt.datetime)]
+    key = f"{owner.token_id}|{now.date()}|" + "|".join(str(value) for value in changes)
+    newest_change = max([owner.issued_at, *stamps]).replace(microsecond=0)
+    return owner, hashlib.sha256(key.encode()).hexdigest(), newest_change
 
 
 def _initials(first: str, last: str) -> str:
@@ -144,7 +162,7 @@ class _Describer:
         return room or ""
 
 
-async def _calendar_name(session: AsyncSession, token: FeedToken, practice: Practice) -> str:
+async def _calendar_name(session: AsyncSession, token: FeedOwner, practice: Practice) -> str:
     if token.owner_kind is FeedOwnerKind.THERAPIST:
         therapist = await session.get_one(Therapist, token.owner_id)
         return f"{therapist.display_name} · {practice.name}"
@@ -154,7 +172,7 @@ async def _calendar_name(session: AsyncSession, token: FeedToken, practice: Prac
     return practice.name
 
 
-async def load_feed(session: AsyncSession, token: FeedToken, now: dt.datetime) -> FeedCalendar:
+async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -> FeedCalendar:
     """The owner's feed for the window around `now`: their series (with every occurrence) and single visits.
 
     Four queries, names joined in: the series with an occurrence of the owner in the window, all
@@ -326,10 +344,10 @@ async def current_feed(session: AsyncSession, plain: str, now: dt.datetime | Non
     """The feed behind a token, built only when its data fingerprint changed since this process last built it."""
     moment = now or dt.datetime.now(dt.UTC)
     token, key, last_modified = await resolve_with_fingerprint(session, plain, moment)
-    cached = CACHE.get(token.id, key)
+    cached = CACHE.get(token.token_id, key)
     if cached is not None:
         return cached
     body = build_calendar(await load_feed(session, token, moment))
     built = BuiltFeed(body=body, etag=f'"{hashlib.sha256(body).hexdigest()}"', last_modified=last_modified)
-    CACHE.put(token.id, key, built)
+    CACHE.put(token.token_id, key, built)
     return built
