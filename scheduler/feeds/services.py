@@ -17,7 +17,7 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import func, or_, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
@@ -133,6 +133,19 @@ def _raw(column: Any) -> Any:
     return type_coerce(column, NullType())
 
 
+def _key(raw: object) -> bytes:
+    """A raw id (bytes on SQLite, a UUID from asyncpg) as the 16 bytes of the UUID."""
+    if isinstance(raw, uuid.UUID):
+        return raw.bytes
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    return uuid.UUID(str(raw)).bytes
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 def _uid(raw: object) -> str:
     if isinstance(raw, uuid.UUID):
         text = str(raw)
@@ -175,8 +188,8 @@ async def _calendar_name(session: AsyncSession, token: FeedOwner, practice: Prac
 async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -> FeedCalendar:
     """The owner's feed for the window around `now`: their series (with every occurrence) and single visits.
 
-    Four queries, names joined in: the series with an occurrence of the owner in the window, all
-    occurrences of those series, the owner's other live visits in the window, and the calendar's name.
+    A handful of queries, names joined in: which series have an occurrence of the owner in the window,
+    those series (the owner's), all their occurrences, the owner's other live visits in the window.
     """
     scope_session(session, token.practice_id)
     practice = await session.get_one(Practice, token.practice_id)
@@ -184,35 +197,43 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
     appointment_owner, series_owner = _owner_columns(token.owner_kind)
     start, end = window(now)
     in_window = [appointment_owner == token.owner_id, Appointment.start_at < end, Appointment.end_at > start]
-    published = select(AppointmentSeries.id).where(
-        AppointmentSeries.id.in_(select(Appointment.series_id).where(*in_window, Appointment.series_id.is_not(None))),
-        series_owner == token.owner_id,
-    )
-    series_rows = (
-        await session.execute(
-            select(
-                _raw(AppointmentSeries.id),
-                AppointmentSeries.timezone,
-                AppointmentSeries.dtstart_local,
-                AppointmentSeries.duration_minutes,
-                AppointmentSeries.rrule,
-                AppointmentSeries.sequence,
-                AppointmentSeries.updated_at,
-                Client.first_name,
-                Client.last_name,
-                Service.name,
-                Room.name,
-            )
-            .join(Client, Client.id == AppointmentSeries.client_id)
-            .join(Service, Service.id == AppointmentSeries.service_id)
-            .outerjoin(Room, Room.id == AppointmentSeries.room_id)
-            .where(AppointmentSeries.id.in_(published))
+    # Plain id lists between the queries, not nested subqueries: planners (PostgreSQL before ANALYZE
+    # especially) turn `IN (SELECT … IN (SELECT …))` over thousands of rows into nested loops.
+    touched = [
+        series_id
+        for series_id in await session.scalars(
+            select(Appointment.series_id).where(*in_window, Appointment.series_id.is_not(None)).distinct()
         )
-    ).all()
-    members: dict[object, list[FeedOccurrence]] = defaultdict(list)
-    newest_member: dict[object, dt.datetime] = {}
-    client_of = {row[0]: (row[7], row[8]) for row in series_rows}
-    if series_rows:
+        if series_id is not None
+    ]
+    series_rows: list[Any] = []
+    for chunk in _chunks(touched):
+        series_rows += (
+            await session.execute(
+                select(
+                    AppointmentSeries.id,
+                    AppointmentSeries.timezone,
+                    AppointmentSeries.dtstart_local,
+                    AppointmentSeries.duration_minutes,
+                    AppointmentSeries.rrule,
+                    AppointmentSeries.sequence,
+                    AppointmentSeries.updated_at,
+                    Client.first_name,
+                    Client.last_name,
+                    Service.name,
+                    Room.name,
+                )
+                .join(Client, Client.id == AppointmentSeries.client_id)
+                .join(Service, Service.id == AppointmentSeries.service_id)
+                .outerjoin(Room, Room.id == AppointmentSeries.room_id)
+                .where(AppointmentSeries.id.in_(chunk), series_owner == token.owner_id)
+            )
+        ).all()
+    published = [row[0] for row in series_rows]
+    members: dict[bytes, list[FeedOccurrence]] = defaultdict(list)
+    newest_member: dict[bytes, dt.datetime] = {}
+    client_of = {row[0].bytes: (row[7], row[8]) for row in series_rows}
+    for chunk in _chunks(published):
         occurrence_rows = await session.execute(
             select(
                 _raw(Appointment.id),
@@ -228,11 +249,12 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
             )
             .join(Service, Service.id == Appointment.service_id)
             .outerjoin(Room, Room.id == Appointment.room_id)
-            .where(Appointment.series_id.in_(published))
+            .where(Appointment.series_id.in_(chunk))
         )
-        for raw_id, series_id, recurrence, begins, ends, status, mine, changed, service, room in occurrence_rows:
-            first_name, last_name = client_of[series_id]
-            members[series_id].append(
+        for raw_id, raw_series, recurrence, begins, ends, status, mine, changed, service, room in occurrence_rows:
+            series_key = _key(raw_series)
+            first_name, last_name = client_of[series_key]
+            members[series_key].append(
                 FeedOccurrence(
                     recurrence_id_local=recurrence,
                     start_utc=begins,
@@ -243,8 +265,8 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
                     summary=describe.summary(first_name, last_name, service),
                 )
             )
-            if changed > newest_member.get(series_id, changed - dt.timedelta(seconds=1)):
-                newest_member[series_id] = changed
+            if changed > newest_member.get(series_key, changed - dt.timedelta(seconds=1)):
+                newest_member[series_key] = changed
     changes = (
         select(func.count())
         .select_from(AppointmentEvent)
@@ -269,7 +291,7 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
         .where(
             *in_window,
             Appointment.status.in_(LIVE_STATUSES),
-            or_(Appointment.series_id.is_(None), Appointment.series_id.not_in(published)),
+            or_(Appointment.series_id.is_(None), Appointment.series_id.not_in(published)) if published else true(),
         )
     )
     events = tuple(
@@ -286,7 +308,7 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
     )
     series = tuple(
         FeedSeries(
-            uid=_uid(raw_id),
+            uid=_uid(series_id),
             tzid=tzid,
             dtstart_local=dtstart,
             duration=dt.timedelta(minutes=minutes),
@@ -294,10 +316,10 @@ async def load_feed(session: AsyncSession, token: FeedOwner, now: dt.datetime) -
             sequence=sequence,
             summary=describe.summary(first, last, service),
             location=describe.location(room),
-            last_modified=max(changed, newest_member.get(raw_id, changed)),
-            occurrences=tuple(members[raw_id]),
+            last_modified=max(changed, newest_member.get(series_id.bytes, changed)),
+            occurrences=tuple(members[series_id.bytes]),
         )
-        for raw_id, tzid, dtstart, minutes, rrule, sequence, changed, first, last, service, room in series_rows
+        for series_id, tzid, dtstart, minutes, rrule, sequence, changed, first, last, service, room in series_rows
     )
     return FeedCalendar(
         name=await _calendar_name(session, token, practice),
