@@ -39,7 +39,7 @@ from scheduler.booking.recurrence import (
     parse_rrule,
     truncate_rrule,
 )
-from scheduler.booking.series import _REASONS, SeriesCalendar, load_series_calendar
+from scheduler.booking.series_calendar import REASONS, SeriesCalendar, load_series_calendar
 from scheduler.booking.services import Actor, _record, _service_with_rule, _written_or_slot_taken, utcnow
 from scheduler.db import begin_write
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, SeriesConflicts
@@ -129,7 +129,7 @@ def _place_all(
                     "index": index,
                     "appointment_id": str(appointment.id),
                     "start": new.start.isoformat(),
-                    "reason": _REASONS.get(exc.rule, "outside_hours"),
+                    "reason": REASONS.get(exc.rule, "outside_hours"),
                     "alternative": None
                     if alternative is None
                     else {"start": alternative.start.isoformat(), "end": alternative.end.isoformat()},

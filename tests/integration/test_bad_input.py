@@ -131,6 +131,21 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         client, owner, f"{api}/users", {"email": f"spare-desk@{slug}.test", "password": PASSWORD, "role": "desk"}
     )
     token = await _post(client, owner, f"{api}/tokens", {"label": "spare"})
+    plan = await _post(
+        client,
+        owner,
+        f"{api}/treatment-plans",
+        {
+            "client_id": str(booked["appointment"]["client_id"]),
+            "therapist_id": therapist_id,
+            "service_id": str(service["id"]),
+            "diagnosis_codes": ["M62.830"],
+            "frequency": {"freq": "weekly", "weekdays": ["WE"]},
+            "sessions": 2,
+            "first_start": f"{weekday_ahead(21, 2).isoformat()}T11:00",
+        },
+    )
+    series = await _post(client, owner, f"{api}/treatment-plans/{plan['id']}/series", {"conflict_policy": "skip"})
     return {
         "slug": slug,
         "therapist_id": therapist_id,
@@ -143,6 +158,8 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "extra_id": str(extra["id"]),
         "user_id": str(user["id"]),
         "token_id": str(token["id"]),
+        "plan_id": str(plan["id"]),
+        "series_id": str(series["series"]["id"]),
     }
 
 
@@ -217,6 +234,8 @@ def sample(schema: dict[str, Any]) -> Any:
     choices = [_resolve(doc, s) for s in schema.get("oneOf", schema.get("anyOf", [])) if s.get("type") != "null"]
     if choices:
         return sample(choices[0])
+    if schema.get("enum"):
+        return schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next(k for k in kind if k != "null")

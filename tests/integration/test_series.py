@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from typing import Any
 
 from sqlalchemy import text
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.practice.models import Role
 from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_demo, weekday_ahead
-from tests.integration.conftest import Factory, Staff
+from tests.integration.conftest import PASSWORD, Factory, Staff
 
 CONFLICT_DATES = (2, 4, 7)  # 1-based occurrences booked by someone else first
 
@@ -134,6 +135,23 @@ async def test_plan_is_created_read_and_listed_by_client(client: Client, factory
     assert changed.status_code == 200, changed.text
     assert changed.json()["frequency"]["interval"] == 2
     assert changed.json()["sessions"] == 6
+    offset = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"first_start": "2030-01-01T10:00Z"}, headers=owner.headers
+    )
+    assert (offset.status_code, offset.json()["field"]) == (400, "first_start")
+    both = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"sessions": 4, "until": "2031-01-01"}, headers=owner.headers
+    )
+    assert both.status_code == 400
+    ended = await client.patch(
+        f"/api/v1/treatment-plans/{plan_id}", json={"status": "cancelled"}, headers=owner.headers
+    )
+    assert ended.json()["status"] == "cancelled"
+    refused = await client.post(
+        f"/api/v1/treatment-plans/{plan_id}/series", json={"conflict_policy": "skip"}, headers=owner.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "invalid_transition"
     client_row = (await client.get(f"/api/v1/clients/{client_id}", headers=owner.headers)).json()
     assert (client_row["address_line1"], client_row["city"], client_row["postal_code"]) == (
         "12 Elm St",
@@ -471,3 +489,72 @@ async def test_the_desk_reads_no_treatment_plans_but_sees_the_series_on_the_sche
     seen = await series_appointments(client, desk, client_id, dates)
     assert {a["series_id"] for a in seen} == {series["id"]}
     assert len(seen) == 8
+
+
+async def test_the_desk_schedule_marks_series_occurrences(client: Client, factory: Factory) -> None:
+    owner, _demo, _client_id, plan_id, dates = await setup_plan(client, factory)
+    await commit_clean(client, owner, plan_id)
+    await factory.staff(owner.practice, Role.DESK, email="frontdesk@demo.test")
+    login = await client.get("/login", headers={"accept": "text/html"})
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', login.text)
+    assert token
+    signed_in = await client.post(
+        "/login",
+        data={"email": "frontdesk@demo.test", "password": PASSWORD, "_csrf_token": token.group(1)},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    page = await client.get(f"/staff/schedule?date={dates[2].isoformat()}", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "Rosa Diaz" in page.text
+    assert "series 3/8" in page.text
+    assert "M62.830" not in page.text, "no diagnosis on the desk's schedule"
+
+
+async def test_reassessments_use_the_reassessment_service_and_the_lmn_window_is_checked(
+    client: Client, factory: Factory
+) -> None:
+    practice = await factory.demo()
+    owner = await factory.staff(practice, Role.OWNER)
+    demo = await load_demo(client)
+    client_id = await new_client(client, owner.headers, "lmn@example.test")
+    first = weekday_ahead(14, 1)
+    longer = demo.services["90"]
+    lmn = {
+        "issuer_name": "Dr. Ng",
+        "issuer_credential": "MD",
+        "issuer_npi": "1234567893",
+        "signed_on": (first - dt.timedelta(days=30)).isoformat(),
+        "expires_on": (first + dt.timedelta(weeks=5)).isoformat(),  # covers sessions 1-6
+        "condition": "Cervicalgia",
+    }
+    body = plan_body(demo, client_id, first, {"reassessment_service_id": str(longer["id"]), "lmn": lmn})
+    created = await client.post("/api/v1/treatment-plans", json=body, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    assert plan["lmn"]["issuer_name"] == "Dr. Ng"
+    preview = await client.post(f"/api/v1/treatment-plans/{plan['id']}/series/preview", headers=owner.headers)
+    occurrences = preview.json()["occurrences"]
+    for o in occurrences:
+        minutes = (dt.datetime.fromisoformat(o["end"]) - dt.datetime.fromisoformat(o["start"])).total_seconds() / 60
+        if o["kind"] == "reassessment":
+            assert (o["service_id"], minutes) == (str(longer["id"]), longer["duration_minutes"])
+        else:
+            assert (o["service_id"], minutes) == (demo.massage, 60)
+    outside = [o for o in occurrences if o["conflict"]]
+    assert [o["index"] for o in outside] == [7, 8]
+    assert all(
+        o["conflict"]["reason"] == "outside_lmn_window" and o["conflict"]["alternative"] is None for o in outside
+    )
+    kept = await client.post(
+        f"/api/v1/treatment-plans/{plan['id']}/series",
+        json={
+            "conflict_policy": "decide",
+            "decisions": [{"index": 7, "action": "keep"}, {"index": 8, "action": "skip"}],
+        },
+        headers=owner.headers,
+    )
+    assert kept.status_code == 201, kept.text
+    assert len(kept.json()["series"]["occurrences"]) == 7
+    assert kept.json()["series"]["plan_id"] == plan["id"]

@@ -7,11 +7,14 @@ daylight time Sun 4 April and starts it Sun 3 October.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from scheduler.booking import recurrence
 from scheduler.booking.recurrence import (
     Frequency,
     Recurrence,
@@ -250,3 +253,14 @@ def test_bad_frequency_names_the_member(raw: object, field: str) -> None:
 def test_frequency_is_normalised() -> None:
     assert parse_frequency({"freq": "weekly", "weekdays": ["th", "TU"]}) == Frequency("weekly", 1, ("TU", "TH"))
     assert parse_frequency({"freq": "daily", "interval": 3}) == Frequency("daily", 3, ())
+
+
+def test_recurrence_is_pure() -> None:
+    tree = ast.parse(Path(recurrence.__file__).read_text())
+    imported = {
+        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {name for name in imported if name.split(".")[0] in {"litestar", "sqlalchemy", "advanced_alchemy"}}
