@@ -10,6 +10,7 @@ import pytest
 from icalendar import Calendar
 
 from scheduler.feeds.build import build_calendar, normalise_rrule, plan_series
+from scheduler.feeds.ical import EventView, single_event_calendar
 from scheduler.feeds.model import FeedCalendar
 from tests import feed_fixtures as fx
 from tests.feed_oracles import by_ical, by_icaljs, by_recurring_ical_events, lint, node_available
@@ -125,3 +126,37 @@ def test_an_occurrence_with_another_title_is_published_as_an_override() -> None:
     assert b"SUMMARY:Appointment A.B. (Re-assessment)\r\n" in body
     assert len(plan_series(changed).overrides) == 2
     assert lint(body) == []
+
+
+def test_single_appointment_download_is_local_time_with_its_zone_and_a_stable_uid() -> None:
+    start = dt.datetime(2027, 3, 16, 13, 0, tzinfo=dt.UTC)  # 09:00 in New York, after the March change
+    view = EventView(
+        uid="0190-abc@carebook",
+        start=start,
+        end=start + dt.timedelta(hours=1),
+        summary="Therapeutic Massage at Demo",
+        location="Demo, 1 Main St",
+        description="With Tess. To change or cancel, use the link in your confirmation.",
+        sequence=2,
+        last_modified=dt.datetime(2027, 3, 1, 12, 0, 0, 123, tzinfo=dt.UTC),
+        tzid="America/New_York",
+    )
+    body = single_event_calendar(view)
+    assert body == single_event_calendar(view)
+    text = body.decode()
+    assert "DTSTART;TZID=America/New_York:20270316T090000\r\n" in text
+    assert "BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\n" in text
+    assert "UID:0190-abc@carebook\r\nDTSTAMP:20270301T120000Z\r\n" in text
+    assert "SEQUENCE:2\r\n" in text
+    assert "REFRESH-INTERVAL" not in text
+    assert "X-WR-CALNAME" not in text
+    assert lint_single(body) == []
+    zone = ZoneInfo("America/New_York")
+    window = (start - dt.timedelta(days=1), start + dt.timedelta(days=1))
+    assert by_recurring_ical_events(body, *window, zone) == by_ical(body, *window, zone)
+    cancelled = single_event_calendar(dataclasses.replace(view, cancelled=True, sequence=3))
+    assert b"STATUS:CANCELLED\r\n" in cancelled
+
+
+def lint_single(body: bytes) -> list[str]:
+    return [p for p in lint(body) if "REFRESH-INTERVAL" not in p]
