@@ -297,6 +297,25 @@ async def test_series_edited_through_the_api_reads_back_as_the_live_appointments
     assert lint(feed.content) == []
     assert feed.content.count(b"RRULE:FREQ=WEEKLY") == 2  # the series and its continuation after the split
 
+    unchanged = await client.get(path, headers={"If-None-Match": feed.headers["etag"]})
+    assert unchanged.status_code == 304
+    # One more change through the API: a new ETag, and every component of the series at the new SEQUENCE.
+    before = (await client.get(f"/api/v1/series/{series['id']}", headers=owner.headers)).json()["sequence"]
+    moved = await client.post(
+        f"{base}/{occurrences[2]['id']}/move",
+        json={"start": at(day[2], 15)},
+        headers=owner.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    changed = await client.get(path, headers={"If-None-Match": feed.headers["etag"]})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != feed.headers["etag"]
+    uid = f"UID:{series['id']}@carebook".encode()
+    components = [block for block in changed.content.split(b"BEGIN:VEVENT")[1:] if uid in block]
+    assert len(components) >= 2
+    assert all(f"SEQUENCE:{before + 1}\r\n".encode() in block for block in components)
+    assert lint(changed.content) == []
+
 
 async def test_junk_feed_addresses_are_404_problem_json(client: Client, factory: Factory) -> None:
     world = await fh.build_world(factory, "Europe/Berlin")
