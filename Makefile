@@ -22,7 +22,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# The independent calendar engines the feed tests compare against (ical.js under Node), pinned by the lockfile.
+ORACLES := tests/oracles/node_modules/.installed
+$(ORACLES): tests/oracles/package.json tests/oracles/package-lock.json
+	npm ci --prefix tests/oracles --no-audit --no-fund
+	touch $@
+
+install: $(BIN)/.installed $(ORACLES)
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

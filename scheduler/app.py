@@ -29,6 +29,7 @@ from scheduler.clients.controllers import ClientController
 from scheduler.clients.intake_controllers import IntakeController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
+from scheduler.feeds.controllers import FeedController, FeedTokenController
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
@@ -53,6 +54,11 @@ from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
 from scheduler.web.clinical import ClinicalPagesController
+from scheduler.web.feed_pages import (
+    ClientManageFeedPagesController,
+    PortalFeedPagesController,
+    StaffFeedPagesController,
+)
 from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
@@ -118,6 +124,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             IntakePagesController,
             ClinicalPagesController,
             AssessmentController,
+            FeedTokenController,
+            FeedController,
+            StaffFeedPagesController,
+            ClientManageFeedPagesController,
+            PortalFeedPagesController,
             TreatmentPlanController,
             PlanSeriesController,
             SeriesController,

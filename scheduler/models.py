@@ -3,6 +3,7 @@
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
+from scheduler.feeds.models import FeedToken
 from scheduler.mail.models import OutboxMessage
 from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
@@ -31,6 +32,7 @@ __all__ = [
     "ClientIntakeLink",
     "ClientSignInLink",
     "ExtraHours",
+    "FeedToken",
     "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",

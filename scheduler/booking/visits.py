@@ -151,4 +151,5 @@ async def appointment_event_view(session: AsyncSession, practice: Practice, appo
         sequence=max(int(changes or 0) - 1, 0),
         last_modified=appointment.updated_at,
         cancelled=not appointment.is_live,
+        tzid=practice.timezone,
     )

@@ -1,7 +1,7 @@
-"""Building iCalendar bytes from read models. Pure: no framework, no ORM.
+"""The single-appointment `.ics` (a booking's `calendar_url`, the confirmation e-mail attachment).
 
-This first piece builds the single-appointment `.ics` a client adds from the booking confirmation;
-the subscription feeds (series with RRULE, overrides, VTIMEZONE) grow here too.
+Built by the same builder as the subscription feeds: local wall time with TZID and an RRULE-form
+VTIMEZONE, a stable UID, and SEQUENCE so a re-download after a change replaces the earlier copy.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from icalendar import Calendar, Event
+from scheduler.feeds.build import PRODID, build_calendar
+from scheduler.feeds.model import FeedCalendar, FeedEvent
 
-PRODID = "-//Carebook//Carebook Scheduling//EN"
+__all__ = ["PRODID", "EventView", "single_event_calendar"]
 
 
 @dataclass(frozen=True)
@@ -25,27 +26,28 @@ class EventView:
     sequence: int
     last_modified: dt.datetime  # aware; DTSTAMP comes from the data so unchanged data gives equal bytes
     cancelled: bool = False
+    tzid: str = "UTC"  # the practice's zone
 
 
 def single_event_calendar(event: EventView) -> bytes:
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    vevent = Event()
-    vevent.add("uid", event.uid)
-    vevent.add("dtstamp", event.last_modified.astimezone(dt.UTC))
-    vevent.add("last-modified", event.last_modified.astimezone(dt.UTC))
-    vevent.add("dtstart", event.start.astimezone(dt.UTC))
-    vevent.add("dtend", event.end.astimezone(dt.UTC))
-    vevent.add("summary", event.summary)
-    if event.location:
-        vevent.add("location", event.location)
-    if event.description:
-        vevent.add("description", event.description)
-    vevent.add("sequence", event.sequence)
-    vevent.add("status", "CANCELLED" if event.cancelled else "CONFIRMED")
-    vevent.add("transp", "OPAQUE")
-    calendar.add_component(vevent)
-    body: bytes = calendar.to_ical()
-    return body
+    return build_calendar(
+        FeedCalendar(
+            name="",
+            uid="",
+            tzid=event.tzid,
+            refresh_interval=None,
+            events=(
+                FeedEvent(
+                    uid=event.uid,
+                    start=event.start,
+                    end=event.end,
+                    summary=event.summary,
+                    location=event.location,
+                    sequence=event.sequence,
+                    last_modified=event.last_modified,
+                    description=event.description,
+                    cancelled=event.cancelled,
+                ),
+            ),
+        )
+    )
