@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -54,6 +55,9 @@ def by_ical(body: bytes, start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -
 
 
 def node_available() -> bool:
+    """Whether the ical.js oracle can run. In CI it must: there a missing Node or ical.js fails the run."""
+    if os.environ.get("CI", "").lower() == "true":
+        return True
     return shutil.which("node") is not None and (ORACLES / "node_modules" / "ical.js").is_dir()
 
 
