@@ -21,6 +21,8 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
+from billing import wiring as billing_wiring
+from billing.cli import stripe as stripe_cli
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.clients.controllers import ClientController
@@ -58,6 +60,8 @@ SESSION_COOKIE = "carebook_session"
 CSRF_COOKIE = "carebook_csrf"
 # Bearer-token APIs, signed webhooks and feed fetches carry no cookies, so CSRF does not apply there.
 CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
+# Commands other packages add to `carebook` (scheduler/cli.py reads this list; scheduler never imports billing).
+CLI_COMMANDS = [stripe_cli]
 # No request body Carebook reads comes near this; anything larger is refused (413) before it is read.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
+            *billing_wiring.install(settings),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

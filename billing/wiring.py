@@ -1,0 +1,46 @@
+"""Billing's part of the composition root: `scheduler/app.py` calls `install(settings)` and serves the
+handlers it returns. Registers billing's callbacks on the scheduler's booking hooks and installs the
+payment gateway (the offline sandbox without `CAREBOOK_STRIPE_SECRET_KEY`, Stripe with one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing import visits
+from billing.controllers import (
+    BillingSetupController,
+    CheckoutController,
+    ClientBillingController,
+    InvoiceController,
+    PaymentController,
+    stripe_webhook,
+)
+from billing.gateway import PaymentGateway
+from billing.pages import CheckoutReturnPage
+from billing.runtime import set_base_url, set_gateway
+from scheduler.booking import hooks
+from scheduler.settings import Settings
+
+ROUTE_HANDLERS: list[Any] = [
+    CheckoutController,
+    InvoiceController,
+    PaymentController,
+    BillingSetupController,
+    ClientBillingController,
+    CheckoutReturnPage,
+    stripe_webhook,
+]
+
+
+def build_default_gateway(settings: Settings) -> PaymentGateway:
+    from billing.gateway_factory import build_gateway  # built by the stripe branch
+
+    return build_gateway(settings)
+
+
+def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[Any]:
+    hooks.register_status_change(visits.visit_status_changed)
+    hooks.register_online_booking(visits.deposit_hold)
+    set_base_url(settings.base_url)
+    set_gateway(gateway or build_default_gateway(settings))
+    return ROUTE_HANDLERS
