@@ -66,10 +66,7 @@ async def lock_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
     """The invoice, re-read under its row lock (PostgreSQL) / the write lock (SQLite)."""
     await write_lock(session)
     invoice = await session.scalar(
-        select(Invoice)
-        .where(Invoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Invoice).where(Invoice.id == invoice_id).with_for_update().execution_options(populate_existing=True)
     )
     if invoice is None:
         raise NotFound("No such invoice.", field="invoice_id")
@@ -86,7 +83,9 @@ async def get_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
 async def lines_of(session: AsyncSession, invoice: Invoice) -> list[InvoiceLine]:
     return list(
         await session.scalars(
-            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.created_at, InvoiceLine.id)
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.created_at, InvoiceLine.id)
         )
     )
 
@@ -133,7 +132,8 @@ async def recompute(session: AsyncSession, invoice: Invoice) -> Invoice:
 
 
 async def invoice_for_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Invoice | None:
-    return await session.scalar(select(Invoice).where(Invoice.appointment_id == appointment_id))
+    invoice: Invoice | None = await session.scalar(select(Invoice).where(Invoice.appointment_id == appointment_id))
+    return invoice
 
 
 async def open_for_appointment(

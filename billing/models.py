@@ -158,9 +158,7 @@ class Refund(TenantScoped, Base):
     status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus), default=RefundStatus.PENDING)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     gateway_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
-    line_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("invoice_line.id", ondelete="RESTRICT"), nullable=True
-    )
+    line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice_line.id", ondelete="RESTRICT"), nullable=True)
 
 
 class Package(TenantScoped, Base):

@@ -2,7 +2,7 @@
 
 No floats. A percentage is given in basis points (1 % = 100 bp) so that it is an integer too, and the
 result is rounded **half up (away from zero) to the minor unit**: 12.5 % of $0.99 is 12.375 ¢ → 12 ¢,
-15 % of $0.10 = 1.5 ¢ → 2 ¢ and −1.5 ¢ → −2 ¢. Half-up is what a client checks on a calculator and
+15 % of $0.10 = 1.5 ¢ → 2 ¢ and -1.5 ¢ → -2 ¢. Half-up is what a client checks on a calculator and
 what a receipt shows; banker's rounding would surprise them on a deposit. Display goes through babel,
 which knows each currency's precision (JPY has none, KWD three) and the locale's symbols.
 """

@@ -29,7 +29,9 @@ class CheckoutReturnPage(Controller):
     exception_handlers = {CarebookError: handle_page_error}
 
     @get("/return", name="checkout_return")
-    async def checkout_return(self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str]) -> Template:
+    async def checkout_return(
+        self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str]
+    ) -> Template:
         """The success redirect: confirms the payment (and the held visit) if the webhook has not yet."""
         if not session_id.startswith("cs_") or len(session_id) > 255:
             raise NotFound("This payment link is not valid.")
@@ -39,7 +41,9 @@ class CheckoutReturnPage(Controller):
         context: dict[str, Any] = page_context(practice) | {
             "paid": payment.status is PaymentStatus.SUCCEEDED,
             "amount": format_money(payment.amount, payment.currency),
-            "card": f"{(payment.card_brand or 'card').title()} ending {payment.card_last4}" if payment.card_last4 else None,
+            "card": f"{(payment.card_brand or 'card').title()} ending {payment.card_last4}"
+            if payment.card_last4
+            else None,
             "visit_confirmed": False,
         }
         invoice = await webhooks.invoice_of(db_session, payment)

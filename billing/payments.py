@@ -64,7 +64,10 @@ async def persist_before_call(session: AsyncSession) -> None:
 
 
 async def customer_for(session: AsyncSession, client_id: uuid.UUID) -> StripeCustomer | None:
-    return await session.scalar(select(StripeCustomer).where(StripeCustomer.client_id == client_id))
+    link: StripeCustomer | None = await session.scalar(
+        select(StripeCustomer).where(StripeCustomer.client_id == client_id)
+    )
+    return link
 
 
 async def ensure_customer(session: AsyncSession, client: Client) -> StripeCustomer:
@@ -376,13 +379,18 @@ async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: Ref
     await invoices.recompute(session, invoice)
     if payment.gateway_payment_intent is None:
         raise RuleViolation("This card payment has no charge to refund yet.", rule="not_charged")
-    refund_id, key, intent = refund.id, refund.idempotency_key, payment.gateway_payment_intent
+    return await _send_refund(session, invoice, refund, payment.gateway_payment_intent)
+
+
+async def _send_refund(session: AsyncSession, invoice: Invoice, refund: Refund, intent: str) -> Refund:
+    """Send a written refund (its key committed first) and record what the gateway answered."""
+    refund_id, key = refund.id, refund.idempotency_key
     await persist_before_call(session)
     try:
         result = await get_gateway().refund(
             key,
             payment_intent=intent,
-            amount=data.amount,
+            amount=refund.amount,
             metadata={"practice_id": str(invoice.practice_id), "refund_id": str(refund_id)},
         )
     except GatewayUnavailable:
@@ -427,4 +435,6 @@ async def _fail_refund(session: AsyncSession, refund: Refund) -> None:
 
 
 async def refunds_of(session: AsyncSession, payment: Payment) -> list[Refund]:
-    return list(await session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.created_at)))
+    return list(
+        await session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.created_at))
+    )

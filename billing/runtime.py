@@ -1,35 +1,35 @@
-"""The process's payment gateway, set once by the composition root (`billing.wiring.install`).
+"""The process's payment gateway, chosen by the composition root (`billing.wiring.install`).
 
 Booking hooks (no-show fee, online deposit) run inside scheduler services that know nothing of billing,
-so they cannot be handed the gateway as an argument; they read it here. Tests install a gateway with
-fault injection the same way.
+so they cannot be handed the gateway as an argument; they read it here. It is built on first use (an
+app that takes no payment never builds one); tests install a gateway with fault injection instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from billing.gateway import PaymentGateway
 
-_current: dict[str, PaymentGateway] = {}
+_state: dict[str, object] = {}
+
+
+def set_gateway_factory(factory: Callable[[], PaymentGateway]) -> None:
+    _state["factory"] = factory
+    _state.pop("gateway", None)
 
 
 def set_gateway(gateway: PaymentGateway) -> None:
-    _current["gateway"] = gateway
+    _state["gateway"] = gateway
 
 
 def get_gateway() -> PaymentGateway:
-    try:
-        return _current["gateway"]
-    except KeyError:
-        msg = "no payment gateway installed (billing.wiring.install was not called)"
-        raise RuntimeError(msg) from None
-
-
-def base_url_or(default: str) -> str:
-    return _current_base.get("url", default)
-
-
-_current_base: dict[str, str] = {}
-
-
-def set_base_url(url: str) -> None:
-    _current_base["url"] = url.rstrip("/")
+    gateway = _state.get("gateway")
+    if gateway is None:
+        factory = _state.get("factory")
+        if factory is None:
+            msg = "no payment gateway installed (billing.wiring.install was not called)"
+            raise RuntimeError(msg)
+        gateway = factory()  # type: ignore[operator]
+        _state["gateway"] = gateway
+    return gateway  # type: ignore[return-value]

@@ -113,9 +113,7 @@ async def _confirm_hold(session: AsyncSession, appointment_id: uuid.UUID) -> Non
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
-        session.add(
-            AppointmentEvent(appointment_id=appointment.id, actor="system", action="deposit_paid", detail={})
-        )
+        session.add(AppointmentEvent(appointment_id=appointment.id, actor="system", action="deposit_paid", detail={}))
         await session.flush()
     elif appointment.status is AppointmentStatus.CANCELLED:
         # The hold ran out and was released before the money arrived: the deposit stays on the invoice
@@ -182,7 +180,9 @@ async def _on_charge_refunded(session: AsyncSession, event: WebhookEvent) -> Non
     """Refunds at the gateway are final: ours move from pending to succeeded; one made elsewhere (the
     Stripe dashboard) is recorded with its credit line so the books match."""
     intent = event.data.get("payment_intent")
-    payment = await _settle_intent(session, intent if isinstance(intent, str) else None, event.data.get("metadata") or {})
+    payment = await _settle_intent(
+        session, intent if isinstance(intent, str) else None, event.data.get("metadata") or {}
+    )
     if payment is None or payment.status is not PaymentStatus.SUCCEEDED:
         return
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
@@ -205,9 +205,7 @@ async def _on_charge_refunded(session: AsyncSession, event: WebhookEvent) -> Non
         )
         payment.refunded += extra
         session.add(
-            InvoiceLine(
-                invoice_id=invoice.id, kind=LineKind.DISCOUNT, description="Refund", amount=-extra, quantity=1
-            )
+            InvoiceLine(invoice_id=invoice.id, kind=LineKind.DISCOUNT, description="Refund", amount=-extra, quantity=1)
         )
     await invoices.recompute(session, invoice)
 

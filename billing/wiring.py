@@ -17,7 +17,7 @@ from billing.controllers import (
 )
 from billing.gateway import PaymentGateway
 from billing.pages import CheckoutReturnPage
-from billing.runtime import set_base_url, set_gateway
+from billing.runtime import set_gateway, set_gateway_factory
 from scheduler.booking import hooks
 from scheduler.settings import Settings
 
@@ -35,12 +35,15 @@ ROUTE_HANDLERS: list[Any] = [
 def build_default_gateway(settings: Settings) -> PaymentGateway:
     from billing.gateway_factory import build_gateway  # built by the stripe branch
 
-    return build_gateway(settings)
+    gateway: PaymentGateway = build_gateway(settings)
+    return gateway
 
 
 def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[Any]:
     hooks.register_status_change(visits.visit_status_changed)
     hooks.register_online_booking(visits.deposit_hold)
-    set_base_url(settings.base_url)
-    set_gateway(gateway or build_default_gateway(settings))
+    if gateway is not None:
+        set_gateway(gateway)
+    else:
+        set_gateway_factory(lambda: build_default_gateway(settings))
     return ROUTE_HANDLERS

@@ -5,7 +5,6 @@ one Alembic history covers the whole schema. Scheduler code never uses them.
 """
 
 import billing.models  # noqa: F401  (billing's tables; wiring only)
-
 from scheduler.booking.models import Appointment, AppointmentEvent
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
