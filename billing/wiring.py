@@ -1,6 +1,8 @@
-"""Billing's part of the composition root: `scheduler/app.py` calls `install(settings)` and serves the
-handlers it returns. Registers billing's callbacks on the scheduler's booking hooks and installs the
-payment gateway (the offline sandbox without `CAREBOOK_STRIPE_SECRET_KEY`, Stripe with one)."""
+"""Billing's part of the composition root: `scheduler/app.py` calls `install(settings, gateway)` and serves
+the handlers it returns. Registers billing's callbacks on the scheduler's booking hooks and makes the app's
+payment gateway (`billing.plugin.PaymentGatewayPlugin`: the offline sandbox without
+`CAREBOOK_STRIPE_SECRET_KEY`, Stripe with one) the one billing services use. The CLI, with no app, builds
+its own."""
 
 from __future__ import annotations
 
@@ -33,10 +35,9 @@ ROUTE_HANDLERS: list[Any] = [
 
 
 def build_default_gateway(settings: Settings) -> PaymentGateway:
-    from billing.gateway_factory import build_gateway  # built by the stripe branch
+    from billing.gateway_factory import build_gateway
 
-    gateway: PaymentGateway = build_gateway(settings)
-    return gateway
+    return build_gateway(settings)
 
 
 def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[Any]:

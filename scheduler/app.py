@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from billing import wiring as billing_wiring
 from billing.cli import stripe as stripe_cli
+from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.clients.controllers import ClientController
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PORTAL_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=PORTAL_STORE),
         }
     )
+    payments = PaymentGatewayPlugin(settings)
     session_backend = RotatingSessionBackend(
         config=ServerSideSessionConfig(
             key=SESSION_COOKIE,
@@ -109,13 +111,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
-            *billing_wiring.install(settings),
+            *billing_wiring.install(settings, payments.gateway),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             StrictStructSchemaPlugin(),
+            payments,
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
         middleware=[

@@ -148,11 +148,10 @@ class StripeSandbox:
         text = body.decode() if isinstance(body, bytes) else (body or "")
         params = decode_form(text if method == "POST" else parts.query)
         with self._lock:
-            status, headers_out, payload = self._handle_locked(method, path, key, lowered, params)
+            answer = self._handle_locked(method, path, key, lowered, params, fault)
         if fault is Fault.TIMEOUT_AFTER:
-            self.requests.append(RecordedRequest(method, path, key, None, fault=fault))
             raise SandboxTimeout(applied=True)
-        return status, headers_out, payload
+        return answer
 
     def _answer(
         self,
@@ -175,19 +174,23 @@ class StripeSandbox:
             headers["Idempotency-Key"] = key
         if replayed:
             headers["Idempotent-Replayed"] = "true"
-        if fault is None:
-            self.requests.append(RecordedRequest(method, path, key, status, replayed))
-        else:
-            self.requests.append(RecordedRequest(method, path, key, status, fault=fault))
+        # With `timeout_after` the status is what Stripe did; the caller never saw it.
+        self.requests.append(RecordedRequest(method, path, key, status, replayed, fault))
         return status, headers, payload
 
     def _handle_locked(
-        self, method: str, path: str, key: str | None, headers: dict[str, str], params: dict[str, Any]
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        fault: Fault | None,
     ) -> tuple[int, dict[str, str], bytes]:
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
             error = {"type": "invalid_request_error", "message": "You did not provide an API key."}
-            return self._answer(method, path, key, 401, {"error": error})
+            return self._answer(method, path, key, 401, {"error": error}, fault=fault)
         signature = fingerprint(method, path, params)
         if key is not None:
             stored = self._idempotency.get(key)
@@ -201,8 +204,8 @@ class StripeSandbox:
                             "different request."
                         ),
                     }
-                    return self._answer(method, path, key, 400, {"error": error})
-                return self._answer(method, path, key, stored.status, stored.body, replayed=True)
+                    return self._answer(method, path, key, 400, {"error": error}, fault=fault)
+                return self._answer(method, path, key, stored.status, stored.body, replayed=True, fault=fault)
         try:
             result = self._route(method, path, params)
             status, body = 200, self._expand(copy.deepcopy(result), params.get("expand"))
@@ -211,7 +214,7 @@ class StripeSandbox:
         payload = json.dumps(body, indent=2).encode()
         if key is not None and status in {200, 402}:
             self._idempotency[key] = _Stored(signature, status, payload)
-        return self._answer(method, path, key, status, payload)
+        return self._answer(method, path, key, status, payload, fault=fault)
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911, PLR0912
         state = self.state
