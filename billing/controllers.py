@@ -188,10 +188,10 @@ class InvoiceController(Controller):
     async def sell_package(
         self, db_session: DbSession, staff: CurrentStaff, invoice_id: FromPath[str], data: JSONBody[PackageSale]
     ) -> InvoiceOut:
+        invoice = await invoices.lock_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
         if not 1 <= data.quantity <= 100:
             raise InvalidInput("Quantity is 1 to 100.", field="quantity")
         package = await packages.get_package(db_session, parse_uuid_field(data.package_id, "package_id"))
-        invoice = await invoices.lock_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
         for _ in range(data.quantity):
             await packages.add_package_line(db_session, invoice, package)
         await invoices.recompute(db_session, invoice)

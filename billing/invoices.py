@@ -235,8 +235,8 @@ def check_line(line: NewLine) -> None:
 
 
 async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) -> Invoice:
-    check_line(line)
     invoice = await lock_invoice(session, invoice_id)
+    check_line(line)
     if invoice.status is InvoiceStatus.VOID:
         raise InvalidTransition("A void invoice takes no lines.", invoice_status=invoice.status.value)
     new_total = invoice.total + line.amount * line.quantity

@@ -30,10 +30,10 @@ class CheckoutReturnPage(Controller):
 
     @get("/return", name="checkout_return")
     async def checkout_return(
-        self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str]
+        self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str | None] = None
     ) -> Template:
         """The success redirect: confirms the payment (and the held visit) if the webhook has not yet."""
-        if not session_id.startswith("cs_") or len(session_id) > 255:
+        if session_id is None or not session_id.startswith("cs_") or len(session_id) > 255:
             raise NotFound("This payment link is not valid.")
         payment = await webhooks.confirm_checkout(db_session, session_id)
         if payment is None:

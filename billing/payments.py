@@ -148,12 +148,12 @@ async def take_payment(
     session: AsyncSession, practice: Practice, invoice_id: uuid.UUID, tender: TenderIn, *, base_url: str
 ) -> Payment:
     """Record or take one tender against an invoice (split tender: call once per tender)."""
+    invoice = await invoices.lock_invoice(session, invoice_id)
     if tender.method not in DESK_METHODS:
         raise InvalidInput(f"Payment method is one of {', '.join(DESK_METHODS)}.", field="method")
     if tender.amount <= 0:
         raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
     method = PaymentMethod(tender.method)
-    invoice = await invoices.lock_invoice(session, invoice_id)
     if invoice.status is InvoiceStatus.VOID:
         raise InvalidTransition("A void invoice takes no payments.", invoice_status=invoice.status.value)
     if method is PaymentMethod.CARD_ON_FILE:
@@ -330,11 +330,11 @@ async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
 async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: RefundIn) -> Refund:
     """Give back up to what is left of a payment. A credit line keeps the invoice's balance where it was:
     it names the refunded line (a returned retail item) or reads "Refund"."""
+    payment = await get_payment(session, payment_id)
     if data.amount <= 0:
         raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
     if len(data.reason) > 200:
         raise InvalidInput("At most 200 characters.", field="reason")
-    payment = await get_payment(session, payment_id)
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
     await session.refresh(payment)
     if payment.method is PaymentMethod.PACKAGE:

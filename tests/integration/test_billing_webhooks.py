@@ -205,7 +205,10 @@ async def test_bad_webhooks_are_refused_and_change_nothing(
 async def test_unknown_event_types_are_acknowledged_and_ignored(
     client: Client, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
-    body = b'{"id": "evt_unknown_1", "object": "event", "type": "customer.updated", "created": 1, "data": {"object": {"id": "cus_1"}}}'
+    body = (
+        b'{"id": "evt_unknown_1", "object": "event", "type": "customer.updated", "created": 1,'
+        b' "data": {"object": {"id": "cus_1"}}}'
+    )
     headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, DEFAULT_WEBHOOK_SECRET)}
     answer = await client.post("/webhooks/stripe", content=body, headers=headers)
     assert answer.status_code == 200
