@@ -17,6 +17,7 @@ from billing.controllers import (
     PaymentController,
     stripe_webhook,
 )
+from billing.desk_pages import CheckoutPagesController
 from billing.gateway import PaymentGateway
 from billing.pages import CheckoutReturnPage
 from billing.runtime import set_gateway, set_gateway_factory
@@ -30,6 +31,7 @@ ROUTE_HANDLERS: list[Any] = [
     BillingSetupController,
     ClientBillingController,
     CheckoutReturnPage,
+    CheckoutPagesController,
     stripe_webhook,
 ]
 
