@@ -45,15 +45,8 @@ async def _balance_is(page: Page, total: str, paid: str, balance: str) -> None:
     await expect(page.locator("#invoice-balance")).to_have_text(balance)
 
 
-async def test_deposit_online_then_desk_checkout_tip_retail_saved_card_and_refund(
-    page: Page, owner_api: httpx.AsyncClient
-) -> None:
-    policy = await owner_api.put(
-        "/api/v1/billing/policy", json={"deposit_kind": "percent", "deposit_percent_bp": 2500, "hold_minutes": 30}
-    )
-    assert policy.status_code == 200, policy.text
-
-    # The client books a 60-minute massage ($120.00) and is sent to the hosted checkout for 25 %.
+async def _book_and_pay_deposit(page: Page) -> dt.date:
+    """The client books a 60-minute massage ($120.00) and pays 25 % on the hosted checkout page."""
     await page.goto("/p/demo/book")
     await page.get_by_role("link", name=MASSAGE).click()
     await page.get_by_role("link", name="Any available therapist").click()
@@ -70,6 +63,25 @@ async def test_deposit_online_then_desk_checkout_tip_retail_saved_card_and_refun
     await expect(page).to_have_url(re.compile(r"/p/demo/checkout/return\?session_id=cs_"))
     await expect(page.get_by_test_id("visit-confirmed")).to_be_visible()
     await expect(page.get_by_text("We received $30.00")).to_be_visible()
+    return earliest
+
+
+async def _sign_in_desk(page: Page) -> None:
+    await page.goto("/login")
+    await page.get_by_label("E-mail").fill(DEMO_DESK)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome")
+
+
+async def test_deposit_online_then_desk_checkout_tip_retail_saved_card_and_refund(
+    page: Page, owner_api: httpx.AsyncClient
+) -> None:
+    policy = await owner_api.put(
+        "/api/v1/billing/policy", json={"deposit_kind": "percent", "deposit_percent_bp": 2500, "hold_minutes": 30}
+    )
+    assert policy.status_code == 200, policy.text
+    earliest = await _book_and_pay_deposit(page)
 
     # The desk finds the visit and checks it out: the deposit is already applied.
     found = await owner_api.get(
@@ -78,11 +90,7 @@ async def test_deposit_online_then_desk_checkout_tip_retail_saved_card_and_refun
     )
     [appointment] = found.json()["items"]
     assert appointment["status"] == "booked"
-    await page.goto("/login")
-    await page.get_by_label("E-mail").fill(DEMO_DESK)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome")
+    await _sign_in_desk(page)
     await page.goto(f"/staff/appointments/{appointment['id']}")
     await page.get_by_role("button", name="Check out").click()
     await expect(page).to_have_url(re.compile(r"/staff/invoices/"))
