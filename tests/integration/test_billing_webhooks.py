@@ -247,3 +247,29 @@ async def test_the_deposit_card_is_saved_whichever_event_settles_the_payment_fir
     )
     assert (billing.json()["has_saved_card"], billing.json()["card_last4"]) == (True, "4242")
     assert await _count(engine, Payment, Payment.status == "succeeded") == 1
+
+
+async def test_reconcile_applies_undelivered_events_once(
+    client: Client, factory: Factory, sandbox: StripeSandbox, app: Litestar, settings: Any
+) -> None:
+    from billing.reconcile import replay_undelivered
+    from scheduler.db import build_alchemy_config
+
+    desk = await desk_with_client(client, factory)
+    await save_card(client, desk)
+    inv = await checkout(client, desk, await visit(client, desk))
+    sandbox.webhooks.mode = "off"  # every delivery fails: only reconciliation can tell us
+    sandbox.faults.inject("timeout_after", times=3, method="POST", path="/v1/payment_intents")
+    assert (await pay(client, desk, inv["id"], "card_on_file", desk.price)).status_code == 503
+    assert (await invoice(client, desk, inv["id"]))["payments"][0]["status"] == "pending"
+    config = build_alchemy_config(settings, pooled=False)
+    try:
+        first = await replay_undelivered(config, app.state.payment_gateway)
+        again = await replay_undelivered(config, app.state.payment_gateway)
+    finally:
+        await config.get_engine().dispose()
+    assert first["applied"] >= 1
+    assert again["applied"] == 0
+    assert again["duplicate"] == sum(first.values())
+    settled = await invoice(client, desk, inv["id"])
+    assert (settled["status"], [p["status"] for p in settled["payments"]]) == ("paid", ["succeeded"])
