@@ -15,6 +15,7 @@ from billing.controllers import (
     ClientBillingController,
     InvoiceController,
     PaymentController,
+    PlanBillingController,
     stripe_webhook,
 )
 from billing.desk_pages import CheckoutPagesController
@@ -30,6 +31,7 @@ ROUTE_HANDLERS: list[Any] = [
     PaymentController,
     BillingSetupController,
     ClientBillingController,
+    PlanBillingController,
     CheckoutReturnPage,
     CheckoutPagesController,
     stripe_webhook,
