@@ -143,17 +143,7 @@ def complete_session(state: SandboxState, session_id: str, card_id: str, *, auth
         )
         session["setup_intent"] = seti["id"]
     else:
-        params: dict[str, Any] = {
-            "amount": str(session["amount_total"]),
-            "currency": session["currency"],
-            "customer": session["customer"] or "",
-            "payment_method": card_id,
-            "description": extras["description"],
-            "metadata": extras["intent_metadata"],
-        }
-        if extras["setup_future_usage"]:
-            params["setup_future_usage"] = extras["setup_future_usage"]
-        pi = state.create_payment_intent(params)
+        pi = _session_payment_intent(state, session, extras, card_id)
         session["payment_intent"] = pi["id"]
         try:
             state.confirm_payment_intent(pi, off_session=False, authenticated=True)
@@ -165,3 +155,27 @@ def complete_session(state: SandboxState, session_id: str, card_id: str, *, auth
     session["status"] = "complete"
     state.emit("checkout.session.completed", session)
     return session
+
+
+def _session_payment_intent(
+    state: SandboxState, session: dict[str, Any], extras: dict[str, Any], card_id: str
+) -> dict[str, Any]:
+    """The session's one payment intent: made on the first attempt, given the new card on each retry."""
+    if extras.get("payment_intent"):
+        pi = state.get(extras["payment_intent"], "payment_intent")
+        pi["payment_method"] = state.resolve_payment_method(card_id)["id"]
+        pi["status"] = "requires_confirmation"
+        return pi
+    params: dict[str, Any] = {
+        "amount": str(session["amount_total"]),
+        "currency": session["currency"],
+        "customer": session["customer"] or "",
+        "payment_method": card_id,
+        "description": extras["description"],
+        "metadata": extras["intent_metadata"],
+    }
+    if extras["setup_future_usage"]:
+        params["setup_future_usage"] = extras["setup_future_usage"]
+    pi = state.create_payment_intent(params)
+    extras["payment_intent"] = pi["id"]
+    return pi

@@ -339,6 +339,28 @@ class StripeSandbox:
         with self._lock:
             return copy.deepcopy(checkout.complete_session(self.state, session_id, card, authenticated=authenticated))
 
+    def create_test_checkout(self, amount: int, currency: str = "usd", *, save_card: bool = False) -> dict[str, Any]:
+        """A Checkout Session made from the dashboard (no app involved), returning to the dashboard when done."""
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "success_url": f"{self.state.base_url}/sandbox/?paid={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{self.state.base_url}/sandbox/",
+            "line_items": [
+                {
+                    "quantity": "1",
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": str(amount),
+                        "product_data": {"name": "Sandbox test payment"},
+                    },
+                }
+            ],
+        }
+        if save_card:
+            params["payment_intent_data"] = {"setup_future_usage": "off_session"}
+        with self._lock:
+            return copy.deepcopy(checkout.create_session(self.state, params))
+
     def expire_checkout(self, session_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(checkout.expire_session(self.state, session_id))
