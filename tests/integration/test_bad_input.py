@@ -752,7 +752,7 @@ async def sandbox_checkout_id(app: Litestar) -> str:
 def html_get_routes(app: Litestar) -> list[str]:
     found = []
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path.startswith(("/api/", "/static", "/schema", "/sandbox")):
+        if not isinstance(route, HTTPRoute) or route.path.startswith(("/api/", "/static", "/schema")):
             continue
         if "GET" in route.methods and PARAM_RE.search(route.path):
             found.append(route.path)
