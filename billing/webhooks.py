@@ -146,6 +146,7 @@ async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> No
         if appointment.status is AppointmentStatus.PENDING_PAYMENT:
             appointment.status = AppointmentStatus.CANCELLED
             appointment.cancel_reason = "hold expired"
+            appointment.cancelled_at = invoices.utcnow()
             session.add(
                 AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={})
             )
