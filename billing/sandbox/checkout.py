@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from billing.sandbox.cards import TEST_CARDS, Outcome
-from billing.sandbox.state import SandboxState, StripeApiError, _metadata, invalid_request, to_int
+from billing.sandbox.errors import StripeApiError, invalid_request, metadata_of, to_int
+from billing.sandbox.state import SandboxState
 
 DEFAULT_LIFETIME = 24 * 3600
 MIN_LIFETIME = 30 * 60
@@ -69,7 +70,7 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
         "setup_intent": None,
         "success_url": params["success_url"],
         "cancel_url": params.get("cancel_url") or None,
-        "metadata": _metadata(params),
+        "metadata": metadata_of(params),
         "created": now,
         "expires_at": expires_at,
         "livemode": False,
@@ -78,7 +79,7 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
     state.checkout_extras[session_id] = {
         "description": _description(params),
         "setup_future_usage": intent_data.get("setup_future_usage") or None,
-        "intent_metadata": _metadata(intent_data) if mode == "payment" else _metadata(setup_data),
+        "intent_metadata": metadata_of(intent_data) if mode == "payment" else metadata_of(setup_data),
     }
     return state.put(session)
 

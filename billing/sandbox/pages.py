@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 from billing.sandbox.cards import TEST_CARDS
 from billing.sandbox.checkout import CheckoutNeedsAuthentication
 from billing.sandbox.emulator import StripeSandbox
-from billing.sandbox.state import StripeApiError
+from billing.sandbox.errors import StripeApiError
 from scheduler.web.format import format_money
 
 Sandbox: TypeAlias = NamedDependency[StripeSandbox]
