@@ -21,6 +21,8 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
+from billing import wiring as billing_wiring
+from billing.cli import stripe as stripe_cli
 from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
@@ -72,6 +74,8 @@ SESSION_COOKIE = "carebook_session"
 CSRF_COOKIE = "carebook_csrf"
 # Bearer-token APIs, signed webhooks and feed fetches carry no cookies, so CSRF does not apply there.
 CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
+# Commands other packages add to `carebook` (scheduler/cli.py reads this list; scheduler never imports billing).
+CLI_COMMANDS = [stripe_cli]
 # No request body Carebook reads comes near this; anything larger is refused (413) before it is read.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PORTAL_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=PORTAL_STORE),
         }
     )
+    payments = PaymentGatewayPlugin(settings)
     session_backend = RotatingSessionBackend(
         config=ServerSideSessionConfig(
             key=SESSION_COOKIE,
@@ -132,13 +137,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             TreatmentPlanController,
             PlanSeriesController,
             SeriesController,
+            *billing_wiring.install(settings, payments.gateway),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             StrictStructSchemaPlugin(),
-            PaymentGatewayPlugin(settings),
+            payments,
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
         middleware=[

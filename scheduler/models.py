@@ -1,5 +1,10 @@
-"""Imports every model module so the metadata is complete (migrations, the drift check)."""
+"""Imports every model module so the metadata is complete (migrations, the drift check).
 
+Like `app.py`, this is composition: it is the one scheduler module that names billing's tables, so that
+one Alembic history covers the whole schema. Scheduler code never uses them.
+"""
+
+import billing.models  # noqa: F401  (billing's tables; wiring only)
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduler.booking import hooks
 from scheduler.booking.availability import ServiceRule, SlotRejected, block_for
 from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus, SeriesStatus
 from scheduler.booking.recurrence import (
@@ -292,10 +293,14 @@ async def cancel_series(
     kept_ids = {a.id for a in every} - {a.id for a in remaining}
     kept_locals = sorted(a.recurrence_id for a in every if a.id in kept_ids and a.recurrence_id is not None)
     for appointment in cancelled:
+        previous = appointment.status
         appointment.status = AppointmentStatus.CANCELLED
         appointment.cancel_reason = reason.strip()[:500]
         appointment.cancelled_at = now
         _record(session, appointment, actor, "cancelled", reason=appointment.cancel_reason, series_id=str(series.id))
+        # The same extension point as a single cancel (billing: a series cancelled by the practice owes no fee,
+        # but a package or plan policy may still react).
+        await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
     if kept_locals:
         kept = [
             o for o in expand_rule(series.rrule, series.dtstart_local, series.timezone) if o.local <= kept_locals[-1]

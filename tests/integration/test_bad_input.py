@@ -146,6 +146,8 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         },
     )
     series = await _post(client, owner, f"{api}/treatment-plans/{plan['id']}/series", {"conflict_policy": "skip"})
+    invoice = await _post(client, owner, f"{api}/appointments/{booked['appointment']['id']}/checkout", {})
+    payment = await _post(client, owner, f"{api}/invoices/{invoice['id']}/payments", {"method": "cash", "amount": 100})
     return {
         "slug": slug,
         "therapist_id": therapist_id,
@@ -160,6 +162,8 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "token_id": str(token["id"]),
         "plan_id": str(plan["id"]),
         "series_id": str(series["series"]["id"]),
+        "invoice_id": str(invoice["id"]),
+        "payment_id": str(payment["id"]),
     }
 
 
