@@ -1,5 +1,7 @@
 """Imports every model module so the metadata is complete (migrations, the drift check)."""
 
+import importlib
+
 from scheduler.booking.models import Appointment, AppointmentEvent
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
@@ -17,6 +19,9 @@ from scheduler.practice.models import (
     TimeOff,
     WorkingHours,
 )
+
+# Billing's tables share the metadata. Imported by name: scheduler code never depends on billing's types.
+importlib.import_module("billing.documents.models")
 
 __all__ = [
     "ApiToken",

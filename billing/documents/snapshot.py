@@ -252,7 +252,7 @@ class DocumentSnapshot:
 
     @property
     def diagnosis_codes(self) -> tuple[str, ...]:
-        """ICD-10 codes of all lines, first-seen order, at most twelve (CMS-1500 box 21 A–L)."""
+        """ICD-10 codes of all lines, first-seen order, at most twelve (CMS-1500 box 21 A-L)."""
         return diagnosis_codes(self.lines)
 
     def diagnosis_pointer(self, line: DocumentLine) -> str:

@@ -7,7 +7,7 @@ MINIMUM_BILLABLE_MINUTES = 8
 
 
 def cpt_units(minutes: int) -> int:
-    """Units for one timed service: <8 min = 0, 8–22 = 1, 23–37 = 2, 38–52 = 3, 53–67 = 4, …
+    """Units for one timed service: <8 min = 0, 8-22 = 1, 23-37 = 2, 38-52 = 3, 53-67 = 4, …
 
     A unit is 15 minutes; the remainder counts as one more unit when it is 8 minutes or more.
     """

@@ -24,7 +24,7 @@ from billing.documents.units import cpt_units
 
 
 def _expected_units(minutes: int) -> int:
-    # The CMS table written out: 8–22 = 1, 23–37 = 2, 38–52 = 3, 53–67 = 4, 68–82 = 5, ...
+    # The CMS table written out: 8-22 = 1, 23-37 = 2, 38-52 = 3, 53-67 = 4, 68-82 = 5, ...
     if minutes < 8:
         return 0
     return (minutes - 8) // 15 + 1
