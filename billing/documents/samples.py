@@ -75,26 +75,27 @@ def sample_receipt() -> DocumentSnapshot:
 
 def sample_statement() -> DocumentSnapshot:
     visits = [(dt.date(2026, 1, 20), "R-000002"), (dt.date(2026, 2, 3), "R-000007"), (VISIT, "R-000011")]
-    lines = tuple(
-        DocumentLine(
-            service_date=day,
-            description="Therapeutic massage, 60 min",
-            amount=120_00,
-            minutes=60,
-            cpt_code="97124",
-            therapist_name=THERAPIST.display_name,
-            paid=120_00,
-            reference=number,
-        )
-        for day, number in visits
-    ) + (
+    lines = (
+        *tuple(
+            DocumentLine(
+                service_date=day,
+                description="Therapeutic massage, 60 min",
+                amount=12000,
+                minutes=60,
+                cpt_code="97124",
+                therapist_name=THERAPIST.display_name,
+                paid=12000,
+                reference=number,
+            )
+            for day, number in visits
+        ),
         DocumentLine(
             service_date=dt.date(2026, 2, 3),
             description="Refund against receipt R-000007: session cut short",
-            amount=-20_00,
+            amount=-2000,
             kind=LineKind.REFUND,
             therapist_name=THERAPIST.display_name,
-            paid=-20_00,
+            paid=-2000,
             reference="CN-000001",
         ),
     )

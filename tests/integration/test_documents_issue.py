@@ -211,7 +211,7 @@ async def _appointment(factory: Factory, place: Clinic) -> uuid.UUID:
     [
         "UPDATE issued_document SET number = 'R-999999'",
         "UPDATE issued_document SET snapshot_json = '{}'",
-        "UPDATE document_rendition SET pdf = sha256",
+        "UPDATE document_rendition SET is_copy = NOT is_copy",
         "DELETE FROM document_rendition",
         "DELETE FROM issued_document",
     ],
