@@ -84,7 +84,7 @@ def render_html(
 
 
 def html_to_pdf(html: str) -> bytes:
-    pdf = HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf()
+    pdf: bytes | None = HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf()
     if pdf is None:  # only when a target is given
         msg = "WeasyPrint returned no PDF"
         raise RuntimeError(msg)

@@ -121,12 +121,13 @@ async def issue_document(
 
 
 async def latest_for_subject(session: AsyncSession, kind: DocumentKind, subject_key: str) -> IssuedDocument | None:
-    return await session.scalar(
+    latest: IssuedDocument | None = await session.scalar(
         select(IssuedDocument)
         .where(IssuedDocument.kind == kind, IssuedDocument.subject_key == subject_key)
         .order_by(IssuedDocument.seq.desc())
         .limit(1)
     )
+    return latest
 
 
 async def issue_unless_unchanged(
@@ -329,12 +330,13 @@ async def issue_statement(session: AsyncSession, practice: Practice, client: Cli
 
 
 async def visit_receipt(session: AsyncSession, appointment_id: uuid.UUID) -> IssuedDocument | None:
-    return await session.scalar(
+    receipt: IssuedDocument | None = await session.scalar(
         select(IssuedDocument)
         .where(IssuedDocument.kind == DocumentKind.RECEIPT, IssuedDocument.appointment_id == appointment_id)
         .order_by(IssuedDocument.seq)
         .limit(1)
     )
+    return receipt
 
 
 async def issue_superbill(
@@ -398,11 +400,12 @@ async def receipt_for_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> I
 
 
 async def stored_pdf(session: AsyncSession, document: IssuedDocument, *, copy: bool = False) -> bytes | None:
-    return await session.scalar(
+    pdf: bytes | None = await session.scalar(
         select(DocumentRendition.pdf).where(
             DocumentRendition.document_id == document.id, DocumentRendition.is_copy == copy
         )
     )
+    return pdf
 
 
 async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy: bool = False) -> bytes:
