@@ -21,6 +21,8 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
+from billing.documents.controllers import DocumentController
+from billing.documents.pages import PortalDocumentsController, SignedDocumentController
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.clients.controllers import ClientController
@@ -105,6 +107,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
+            DocumentController,
+            PortalDocumentsController,
+            SignedDocumentController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

@@ -345,7 +345,7 @@ async def issue_superbill(
     """A CMS-1500-style superbill from the visit's receipt (so it can never disagree with it)."""
     receipt = await visit_receipt(session, appointment_id)
     if receipt is None:
-        raise NotFound("the visit has no receipt yet: a superbill follows the receipt")
+        raise NotFound("The visit has no receipt yet: a superbill follows the receipt.", field="appointment_id")
     original = receipt.snapshot
     lines = tuple(line for line in medical_lines(original.eligible_lines) if line.kind != LineKind.DISCOUNT)
     credited = await credited_so_far(session, receipt)
@@ -381,10 +381,25 @@ def _cap_paid(tenders: Sequence[Tender], charged: int) -> tuple[Tender, ...]:
     return (Tender(method="paid", amount=charged),)
 
 
-async def get_document(session: AsyncSession, document_id: uuid.UUID) -> IssuedDocument:
+async def get_document(
+    session: AsyncSession, document_id: uuid.UUID, *, kind: DocumentKind | None = None
+) -> IssuedDocument:
     document = await session.get(IssuedDocument, document_id)
-    if document is None:
-        raise NotFound("no such document")
+    if document is None or (kind is not None and document.kind != kind):
+        raise NotFound("No such document.", field="document_id")
+    return document
+
+
+async def invoice_documents(session: AsyncSession, invoice_id: uuid.UUID) -> list[IssuedDocument]:
+    query = select(IssuedDocument).where(IssuedDocument.invoice_id == invoice_id)
+    return list(await session.scalars(query.order_by(IssuedDocument.issued_at, IssuedDocument.number)))
+
+
+async def client_document(session: AsyncSession, client: Client, document_id: uuid.UUID) -> IssuedDocument:
+    """One of the client's own documents (a superbill included); anyone else's reads as not found."""
+    document = await session.get(IssuedDocument, document_id)
+    if document is None or document.client_id != client.id:
+        raise NotFound("No such document.", field="document_id")
     return document
 
 
@@ -395,7 +410,7 @@ async def receipt_for_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> I
         )
     )
     if document is None:
-        raise NotFound("no receipt has been issued for this invoice (yet)")
+        raise NotFound("No receipt has been issued for this invoice yet.", field="invoice_id")
     return document
 
 

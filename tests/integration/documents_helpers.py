@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -99,3 +100,21 @@ def visit_charges(
 def pdf_text(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))
     return "\n".join(page.extract_text() for page in reader.pages)
+
+
+async def sign_in_link(factory: Factory, place: Clinic, client: Client | None = None) -> str:
+    """A portal sign-in path for the client, as the e-mailed link would carry it."""
+    from scheduler.clients.models import ClientSignInLink
+    from scheduler.practice.services import hash_token
+
+    token = secrets.token_urlsafe(24)
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, place.practice.id)
+        session.add(
+            ClientSignInLink(
+                client_id=(client or place.client).id,
+                token_hash=hash_token(token),
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30),
+            )
+        )
+    return f"/p/{place.practice.slug}/portal/sign-in/{token}"
