@@ -150,8 +150,8 @@ class DocumentController(Controller):
         self, db_session: DbSession, staff: CurrentStaff, credit_note_pdf: FromPath[str], copy: FromQuery[bool] = False
     ) -> Response[bytes]:
         document_id = parse_uuid(parse_pdf_name(credit_note_pdf, "credit_note_id"), "credit_note_id")
-        document = await services.get_document(db_session, document_id, kind=DocumentKind.CREDIT_NOTE)
-        return pdf_response(document, await services.document_pdf(db_session, document, copy=copy), copy=copy)
+        document, pdf = await services.open_document(db_session, document_id, copy=copy, kind=DocumentKind.CREDIT_NOTE)
+        return pdf_response(document, pdf, copy=copy)
 
     @get(
         "/documents/{document_pdf:str}",
@@ -164,8 +164,8 @@ class DocumentController(Controller):
         self, db_session: DbSession, staff: CurrentStaff, document_pdf: FromPath[str], copy: FromQuery[bool] = False
     ) -> Response[bytes]:
         document_id = parse_uuid(parse_pdf_name(document_pdf, "document_id"), "document_id")
-        document = await services.get_document(db_session, document_id)
-        return pdf_response(document, await services.document_pdf(db_session, document, copy=copy), copy=copy)
+        document, pdf = await services.open_document(db_session, document_id, copy=copy)
+        return pdf_response(document, pdf, copy=copy)
 
     @get(
         "/clients/{client_id:str}/documents",

@@ -101,5 +101,5 @@ class SignedDocumentController(Controller):
         except LinkInvalid as exc:
             raise NotFound("This download link is not valid or has expired.", field="token") from exc
         # The session is scoped to the slug's practice: a genuine token under another practice's slug finds nothing.
-        document = await services.get_document(db_session, document_id)
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        document, pdf = await services.open_document(db_session, document_id)
+        return pdf_response(document, pdf)

@@ -423,6 +423,26 @@ async def stored_pdf(session: AsyncSession, document: IssuedDocument, *, copy: b
     return pdf
 
 
+async def open_document(
+    session: AsyncSession, document_id: uuid.UUID, *, copy: bool = False, kind: DocumentKind | None = None
+) -> tuple[IssuedDocument, bytes]:
+    """A document and its PDF for a download. A stored PDF comes back with the row in one query."""
+    found = (
+        await session.execute(
+            select(IssuedDocument, DocumentRendition.pdf)
+            .outerjoin(
+                DocumentRendition,
+                (DocumentRendition.document_id == IssuedDocument.id) & (DocumentRendition.is_copy == copy),
+            )
+            .where(IssuedDocument.id == document_id)
+        )
+    ).one_or_none()
+    if found is None or (kind is not None and found[0].kind != kind):
+        raise NotFound("No such document.", field="document_id")
+    document, pdf = found
+    return document, pdf if pdf is not None else await document_pdf(session, document, copy=copy)
+
+
 async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy: bool = False) -> bytes:
     """The document's PDF (or its reprint marked COPY): rendered the first time, stored, then always those bytes.
 
