@@ -21,8 +21,10 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 
-from billing.documents.controllers import DocumentController
-from billing.documents.pages import PortalDocumentsController, SignedDocumentController
+from billing import wiring as billing_wiring
+from billing.cli import stripe as stripe_cli
+from billing.documents import wiring as documents_wiring
+from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
 from scheduler.clients.controllers import ClientController
@@ -60,6 +62,8 @@ SESSION_COOKIE = "carebook_session"
 CSRF_COOKIE = "carebook_csrf"
 # Bearer-token APIs, signed webhooks and feed fetches carry no cookies, so CSRF does not apply there.
 CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
+# Commands other packages add to `carebook` (scheduler/cli.py reads this list; scheduler never imports billing).
+CLI_COMMANDS = [stripe_cli]
 # No request body Carebook reads comes near this; anything larger is refused (413) before it is read.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PORTAL_STORE: SQLAlchemyStore(alchemy, model=StoreEntry, namespace=PORTAL_STORE),
         }
     )
+    payments = PaymentGatewayPlugin(settings)
     session_backend = RotatingSessionBackend(
         config=ServerSideSessionConfig(
             key=SESSION_COOKIE,
@@ -107,15 +112,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PublicBookingController,
             AppointmentController,
             ClientController,
-            DocumentController,
-            PortalDocumentsController,
-            SignedDocumentController,
+            *billing_wiring.install(settings, payments.gateway),
+            *documents_wiring.install(),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             StrictStructSchemaPlugin(),
+            payments,
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
         middleware=[

@@ -216,6 +216,17 @@ def outbox_send(limit: int) -> None:
         raise SystemExit(1)
 
 
+def _add_wired_commands() -> None:
+    """Commands other packages contribute (billing's `stripe` group), listed by the composition root."""
+    from scheduler.app import CLI_COMMANDS
+
+    for command in CLI_COMMANDS:
+        main.add_command(command)
+
+
+_add_wired_commands()
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

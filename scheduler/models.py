@@ -1,7 +1,11 @@
-"""Imports every model module so the metadata is complete (migrations, the drift check)."""
+"""Imports every model module so the metadata is complete (migrations, the drift check).
 
-import importlib
+Like `app.py`, this is composition: it is the one scheduler module that names billing's tables, so that
+one Alembic history covers the whole schema. Scheduler code never uses them.
+"""
 
+import billing.documents.models  # issued documents (wiring only)
+import billing.models  # noqa: F401  (billing's tables; wiring only)
 from scheduler.booking.models import Appointment, AppointmentEvent
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
@@ -19,9 +23,6 @@ from scheduler.practice.models import (
     TimeOff,
     WorkingHours,
 )
-
-# Billing's tables share the metadata. Imported by name: scheduler code never depends on billing's types.
-importlib.import_module("billing.documents.models")
 
 __all__ = [
     "ApiToken",

@@ -51,6 +51,7 @@ class Problem(msgspec.Struct, kw_only=True):
 
 _PROBLEM_DESCRIPTIONS = {
     400: "The input is malformed or invalid (`invalid_input`, with the `field` at fault)",
+    402: "The card was declined (`card_declined`) or needs the cardholder (`authentication_required`, with `pay_url`)",
     401: "No valid staff API token (`not_authenticated`); send `Authorization: Bearer <token>`",
     403: "The staff member's role does not allow this (`permission_denied`)",
     404: "No such practice or object (`not_found`, with the `field` naming it)",
@@ -58,6 +59,7 @@ _PROBLEM_DESCRIPTIONS = {
     413: "The body is larger than 1 MiB (`body_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`); send `Content-Type: application/json`",
     422: "Well-formed, but a practice rule forbids it (`code` names the rule, `field` the input)",
+    503: "The payment processor did not answer (`gateway_unavailable`): retry the same request",
 }
 
 

@@ -160,18 +160,25 @@ class VisitCharges:
     appointment_id: uuid.UUID | None = None
     lmn: Sequence[LmnReference] = ()
     package_sessions_remaining: int | None = None
+    included_refunds: tuple[str, ...] = ()  # refunds already on the invoice's lines (no credit note for them)
 
 
 async def issue_for_invoice(
-    session: AsyncSession, practice: Practice, charges: VisitCharges, *, now: dt.datetime | None = None
+    session: AsyncSession,
+    practice: Practice,
+    charges: VisitCharges,
+    *,
+    kind: DocumentKind | None = None,
+    now: dt.datetime | None = None,
 ) -> IssuedDocument:
     """A receipt for care given (per date of service), or a payment acknowledgement for money taken before it.
 
     Once per invoice and kind: a second settlement signal returns the document already issued.
     No-show and late-cancellation fees never reach the receipt.
     """
-    prepayment = is_prepayment(charges.lines)
-    kind = DocumentKind.PAYMENT_ACK if prepayment else DocumentKind.RECEIPT
+    if kind is None:
+        kind = DocumentKind.PAYMENT_ACK if is_prepayment(charges.lines) else DocumentKind.RECEIPT
+    prepayment = kind is DocumentKind.PAYMENT_ACK
     subject_key = f"invoice:{charges.invoice_id}"
     await lock_counter(session, practice.id, kind)
     existing = await latest_for_subject(session, kind, subject_key)
@@ -190,6 +197,7 @@ async def issue_for_invoice(
         tenders=tuple(charges.tenders),
         lmn=() if prepayment else _covering(charges.lmn, lines),
         package_sessions_remaining=charges.package_sessions_remaining,
+        extra={"refund_ids": ",".join(charges.included_refunds)} if charges.included_refunds else {},
     )
     links = DocumentLinks(
         subject_key=subject_key,
@@ -224,6 +232,7 @@ async def issue_credit_note(
     reason: str,
     tenders: Sequence[Tender] = (),
     eligible: bool = True,
+    subject_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> IssuedDocument:
     """A numbered credit note taking `amount` off a receipt; the receipt itself is never touched."""
@@ -255,7 +264,7 @@ async def issue_credit_note(
         reason=reason,
     )
     links = DocumentLinks(
-        subject_key=f"receipt:{receipt.id}",
+        subject_key=subject_key or f"receipt:{receipt.id}",
         invoice_id=receipt.invoice_id,
         appointment_id=receipt.appointment_id,
         client_id=receipt.client_id,

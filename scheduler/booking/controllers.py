@@ -132,7 +132,7 @@ class PublicBookingController(Controller):
             appointment=appointment_out(booked.appointment, ZoneInfo(practice.timezone)),
             manage_url=manage_url(settings.base_url, practice, booked.manage_token),
             calendar_url=calendar_url(settings.base_url, practice, booked.manage_token),
-            checkout_url=None,
+            checkout_url=booked.checkout_url,
         )
 
     @get("/manage/{token:str}", operation_id="getManagedAppointment", responses=PUBLIC_READ_PROBLEMS)

@@ -81,6 +81,9 @@ class Appointment(TenantScoped, Base):
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     cancelled_late: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # A `pending_payment` hold lapses at this instant: from then on it reads as free, and the next booking
+    # that needs the time releases it (status cancelled, reason "hold expired").
+    hold_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     # SHA-256 of the client's manage-link token; the token itself is only in the link.
     manage_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -18,12 +18,26 @@ from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import TIMESTAMP, Date, Integer, Time, and_, cast, literal, null, or_, select, type_coerce, union_all
+from sqlalchemy import (
+    TIMESTAMP,
+    Date,
+    Integer,
+    Time,
+    and_,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.booking import notices
+from scheduler.booking import hooks, notices
 from scheduler.booking.availability import (
     BookingPolicy,
     Interval,
@@ -221,6 +235,7 @@ async def _busy_blocks(
         stmt = select(*_busy_columns(session)).where(
             or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
             Appointment.status.in_(LIVE_STATUSES),
+            _not_an_expired_hold(utcnow()),
             Appointment.block_start < window.end,
             Appointment.block_end > window.start,
         )
@@ -233,6 +248,30 @@ async def _busy_blocks(
     return (
         {i: _Pairs(by_therapist.get(i, [])) for i in therapist_ids},
         {i: _Pairs(by_room.get(i, [])) for i in room_ids},
+    )
+
+
+def _not_an_expired_hold(now: dt.datetime) -> Any:
+    """An unpaid online hold past its expiry reads as free (it is released by the next booking)."""
+    return or_(
+        Appointment.status != AppointmentStatus.PENDING_PAYMENT,
+        Appointment.hold_expires_at.is_(None),
+        Appointment.hold_expires_at > now,
+    )
+
+
+async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None:
+    """Cancel the unpaid holds whose time ran out, so their time can be booked again (the database's
+    no-double-booking constraint still counts them live until this runs)."""
+    await session.execute(
+        update(Appointment)
+        .where(
+            Appointment.status == AppointmentStatus.PENDING_PAYMENT,
+            Appointment.hold_expires_at.is_not(None),
+            Appointment.hold_expires_at <= now,
+        )
+        .values(status=AppointmentStatus.CANCELLED, cancel_reason="hold expired", cancelled_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -503,6 +542,7 @@ def _record(session: AsyncSession, appointment: Appointment, actor: Actor, actio
 class Booked:
     appointment: Appointment
     manage_token: str
+    checkout_url: str | None = None
 
 
 async def book_online(
@@ -531,7 +571,15 @@ async def book_online(
         online=True,
         now=now,
     )
-    await notices.booking_confirmed(session, practice, booked.appointment, booked.manage_token, base_url=base_url)
+    appointment = booked.appointment
+    hold = await hooks.online_booking_hold(session, practice, appointment, base_url or "")
+    if hold is not None:
+        appointment.status = AppointmentStatus.PENDING_PAYMENT
+        appointment.hold_expires_at = (now or utcnow()) + dt.timedelta(minutes=hold.hold_minutes)
+        _record(session, appointment, CLIENT, "held_for_payment", until=appointment.hold_expires_at.isoformat())
+        await session.flush()
+        booked.checkout_url = hold.checkout_url
+    await notices.booking_confirmed(session, practice, appointment, booked.manage_token, base_url=base_url)
     return booked
 
 
@@ -583,6 +631,7 @@ async def _book(
     now: dt.datetime | None = None,
 ) -> Booked:
     now = now or utcnow()
+    await release_expired_holds(session, utcnow())
     service = await get_service(session, service_id, online=online)
     therapists = await therapists_for(session, service, therapist_id)
     if room_id is not None:
@@ -775,6 +824,7 @@ async def cancel(
             appointment_status=appointment.status.value,
         )
     late = in_cancellation_window(practice, appointment, now)
+    previous = appointment.status
     if actor.kind == "client" and late:
         raise RuleViolation(
             f"Visits can be cancelled online up to {practice.cancellation_window_hours} hours before they "
@@ -787,6 +837,7 @@ async def cancel(
     appointment.cancelled_at = now
     _record(session, appointment, actor, "cancelled", reason=appointment.cancel_reason, late=late)
     await session.flush()
+    await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
     await notices.visit_cancelled(session, practice, appointment, base_url=base_url)
     return appointment
 
@@ -818,6 +869,7 @@ async def transition(
     appointment.status = target
     _record(session, appointment, actor, target.value, previous=previous.value)
     await session.flush()
+    await hooks.status_changed(session, appointment, previous, target)
     return appointment
 
 

@@ -218,6 +218,9 @@ class BookingPagesController(Controller):
             field_name = (exc.field or "").removeprefix("client.")
             error = FormError(exc.detail, field_name if field_name in CLIENT_FIELDS else None)
             return await self._details(db_session, practice, data, errors=[error], status=exc.status, failure=exc)
+        if booked.checkout_url:
+            # The practice asks for a deposit: the client pays on the checkout page, which comes back here.
+            return Redirect(path=booked.checkout_url, status_code=303)
         return Redirect(
             path=url(f"/p/{practice.slug}/manage/{booked.manage_token}", booked="1"),
             status_code=303,

@@ -1,0 +1,261 @@
+"""Invoices: the desk's checkout of a visit, lines, and totals that always equal the sums they stand for.
+
+`total` is the sum of the lines; `paid` the succeeded payments less refunds not failed. Both are
+recomputed from the rows (never incremented) under the invoice's lock after every change, and the
+balance reaching 0 settles the invoice (`billing.events.invoice_settled`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import events
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
+from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.db import begin_write
+from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation
+from scheduler.practice.models import Practice, Service
+
+# Kinds the desk adds by hand, and whether each counts for FSA/HSA unless told otherwise.
+DESK_KINDS: dict[str, bool] = {
+    "service": True,
+    "addon": True,
+    "retail": False,
+    "tip": False,
+    "discount": False,
+    "fee": False,
+}
+MAX_LINE_AMOUNT = 10_000_000  # 100 000.00 in a two-decimal currency: larger is a typo
+MAX_QUANTITY = 1000
+CHECKOUT_STATUSES = {
+    AppointmentStatus.PENDING_PAYMENT,
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.ARRIVED,
+    AppointmentStatus.COMPLETED,
+    AppointmentStatus.NO_SHOW,
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def write_lock(session: AsyncSession) -> None:
+    """Hold the database's write lock for a check-then-write (SQLite); a session that already wrote holds it."""
+    if session.bind.dialect.name == "sqlite" and session.info.get("wrote"):
+        return
+    await begin_write(session)
+
+
+async def lock_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
+    """The invoice, re-read under its row lock (PostgreSQL) / the write lock (SQLite)."""
+    await write_lock(session)
+    invoice = await session.scalar(
+        select(Invoice).where(Invoice.id == invoice_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if invoice is None:
+        raise NotFound("No such invoice.", field="invoice_id")
+    return invoice
+
+
+async def get_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
+    invoice = await session.scalar(select(Invoice).where(Invoice.id == invoice_id))
+    if invoice is None:
+        raise NotFound("No such invoice.", field="invoice_id")
+    return invoice
+
+
+async def lines_of(session: AsyncSession, invoice: Invoice) -> list[InvoiceLine]:
+    return list(
+        await session.scalars(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.created_at, InvoiceLine.id)
+        )
+    )
+
+
+async def payments_of(session: AsyncSession, invoice: Invoice) -> list[Payment]:
+    return list(
+        await session.scalars(
+            select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.created_at, Payment.id)
+        )
+    )
+
+
+async def recompute(session: AsyncSession, invoice: Invoice) -> Invoice:
+    """Set total and paid from the rows; settle the invoice when its balance reaches 0 (once)."""
+    await session.flush()
+    total = await session.scalar(
+        select(func.coalesce(func.sum(InvoiceLine.amount * InvoiceLine.quantity), 0)).where(
+            InvoiceLine.invoice_id == invoice.id
+        )
+    )
+    received = await session.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED
+        )
+    )
+    returned = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Payment.invoice_id == invoice.id, Refund.status != RefundStatus.FAILED)
+    )
+    invoice.total = int(total or 0)
+    invoice.paid = int(received or 0) - int(returned or 0)
+    if invoice.status is InvoiceStatus.VOID:
+        return invoice
+    if invoice.balance == 0 and invoice.total > 0 and invoice.status is InvoiceStatus.OPEN:
+        invoice.status = InvoiceStatus.PAID
+        invoice.settled_at = utcnow()
+        await session.flush()
+        await events.invoice_settled(session, invoice)
+    elif invoice.balance != 0 and invoice.status is InvoiceStatus.PAID:
+        invoice.status = InvoiceStatus.OPEN  # a tip added after payment reopens it
+    await session.flush()
+    await events.invoice_recomputed(session, invoice)
+    return invoice
+
+
+async def invoice_for_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Invoice | None:
+    invoice: Invoice | None = await session.scalar(select(Invoice).where(Invoice.appointment_id == appointment_id))
+    return invoice
+
+
+async def open_for_appointment(
+    session: AsyncSession, practice: Practice, appointment: Appointment, *, with_service_line: bool = True
+) -> Invoice:
+    """The visit's invoice, created on first use with the service line (price of the booked service).
+    Call under the write lock."""
+    invoice = await invoice_for_appointment(session, appointment.id)
+    if invoice is not None:
+        return invoice
+    invoice = Invoice(
+        appointment_id=appointment.id,
+        client_id=appointment.client_id,
+        currency=practice.currency,
+        status=InvoiceStatus.OPEN,
+        total=0,
+        paid=0,
+    )
+    session.add(invoice)
+    await session.flush()
+    if with_service_line:
+        service = await session.get_one(Service, appointment.service_id)
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=LineKind.SERVICE,
+                description=service.name,
+                amount=service.price,
+                quantity=1,
+                fsa_eligible=service.fsa_eligible,
+                service_date=appointment.start_at.astimezone(ZoneInfo(practice.timezone)).date(),
+                minutes=service.duration_minutes,
+                cpt_code=service.cpt_code,
+            )
+        )
+    return await recompute(session, invoice)
+
+
+async def checkout(session: AsyncSession, practice: Practice, appointment: Appointment) -> Invoice:
+    """The desk checks a visit out: its invoice with the service line and any deposit already paid."""
+    await write_lock(session)
+    await session.refresh(appointment)
+    if appointment.status not in CHECKOUT_STATUSES:
+        raise InvalidTransition(
+            f"A {appointment.status.value.replace('_', ' ')} appointment cannot be checked out.",
+            appointment_status=appointment.status.value,
+        )
+    invoice = await open_for_appointment(session, practice, appointment)
+    has_service = await session.scalar(
+        select(func.count())
+        .select_from(InvoiceLine)
+        .where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.kind == LineKind.SERVICE)
+    )
+    if not has_service:  # an invoice opened for a fee only: the visit itself is added now
+        service = await session.get_one(Service, appointment.service_id)
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=LineKind.SERVICE,
+                description=service.name,
+                amount=service.price,
+                quantity=1,
+                fsa_eligible=service.fsa_eligible,
+                service_date=appointment.start_at.astimezone(ZoneInfo(practice.timezone)).date(),
+                minutes=service.duration_minutes,
+                cpt_code=service.cpt_code,
+            )
+        )
+        await recompute(session, invoice)
+    return invoice
+
+
+@dataclass(frozen=True)
+class NewLine:
+    kind: str
+    description: str
+    amount: int
+    quantity: int = 1
+    fsa_eligible: bool | None = None
+
+
+def check_line(line: NewLine) -> None:
+    """The desk's line, checked before anything is written (pure)."""
+    if line.kind not in DESK_KINDS:
+        raise InvalidInput(f"Line kind is one of {', '.join(DESK_KINDS)}.", field="kind")
+    if not line.description.strip():
+        raise InvalidInput("Describe the line.", field="description")
+    if len(line.description) > 200:
+        raise InvalidInput("At most 200 characters.", field="description")
+    if not 1 <= line.quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"Quantity is 1 to {MAX_QUANTITY}.", field="quantity")
+    if abs(line.amount) > MAX_LINE_AMOUNT:
+        raise InvalidInput("That amount is too large.", field="amount")
+    if line.kind == "discount":
+        if line.amount >= 0:
+            raise InvalidInput("A discount is a negative amount.", field="amount")
+    elif line.amount <= 0:
+        raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
+
+
+async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) -> Invoice:
+    invoice = await lock_invoice(session, invoice_id)
+    check_line(line)
+    if invoice.status is InvoiceStatus.VOID:
+        raise InvalidTransition("A void invoice takes no lines.", invoice_status=invoice.status.value)
+    new_total = invoice.total + line.amount * line.quantity
+    if new_total < invoice.paid:
+        raise RuleViolation(
+            "A discount cannot bring the total below what was already paid; refund instead.",
+            rule="below_paid",
+            field="amount",
+        )
+    fsa = DESK_KINDS[line.kind] if line.fsa_eligible is None else line.fsa_eligible
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=LineKind(line.kind),
+            description=line.description.strip(),
+            amount=line.amount,
+            quantity=line.quantity,
+            fsa_eligible=fsa,
+        )
+    )
+    return await recompute(session, invoice)

@@ -1,0 +1,160 @@
+"""Packages: a catalogue of session bundles, sold on an invoice and redeemed one session per visit.
+
+A purchase becomes usable when the invoice that sold it is settled. Redeeming takes one session with a
+conditional UPDATE (`sessions_used < sessions_total`), so two desks redeeming the last session at once
+cannot both succeed; the database's check constraint is the backstop. A client's balance never goes
+negative.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.models import Invoice, InvoiceLine, LineKind, Package, PackagePurchase, PackageRedemption
+from scheduler.errors import InvalidInput, NotFound, RuleViolation
+from scheduler.practice.models import Practice, Service
+
+
+@dataclass(frozen=True)
+class PackageCreate:
+    name: str
+    sessions: int
+    price: int
+    service_id: uuid.UUID | None = None
+
+
+async def create_package(session: AsyncSession, practice: Practice, data: PackageCreate) -> Package:
+    if not data.name.strip() or len(data.name) > 200:
+        raise InvalidInput("Name the package (at most 200 characters).", field="name")
+    if not 1 <= data.sessions <= 1000:
+        raise InvalidInput("A package holds 1 to 1000 sessions.", field="sessions")
+    if not 0 <= data.price <= 100_000_000:
+        raise InvalidInput("The price is a non-negative number of minor units.", field="price")
+    if data.service_id is not None:
+        service = await session.scalar(select(Service).where(Service.id == data.service_id))
+        if service is None:
+            raise NotFound("No such service.", field="service_id")
+    package = Package(
+        name=data.name.strip(),
+        sessions=data.sessions,
+        price=data.price,
+        currency=practice.currency,
+        service_id=data.service_id,
+        is_active=True,
+    )
+    session.add(package)
+    await session.flush()
+    return package
+
+
+async def list_packages(session: AsyncSession) -> list[Package]:
+    return list(await session.scalars(select(Package).where(Package.is_active.is_(True)).order_by(Package.name)))
+
+
+async def get_package(session: AsyncSession, package_id: uuid.UUID) -> Package:
+    package = await session.scalar(select(Package).where(Package.id == package_id, Package.is_active.is_(True)))
+    if package is None:
+        raise NotFound("No such package.", field="package_id")
+    return package
+
+
+async def add_package_line(session: AsyncSession, invoice: Invoice, package: Package) -> None:
+    """Sell a package on an invoice (the caller holds the invoice lock and recomputes)."""
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=LineKind.PACKAGE,
+            description=f"{package.name} ({package.sessions} sessions)",
+            amount=package.price,
+            quantity=1,
+            fsa_eligible=False,
+            package_id=package.id,
+        )
+    )
+
+
+async def activate_purchases(session: AsyncSession, invoice: Invoice) -> None:
+    """The invoice was paid: each package line on it becomes the client's sessions (once per line)."""
+    lines = await session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.package_id.is_not(None))
+    )
+    for line in lines:
+        if line.package_id is None:
+            continue
+        already = await session.scalar(
+            select(PackagePurchase.id).where(
+                PackagePurchase.invoice_id == invoice.id, PackagePurchase.package_id == line.package_id
+            )
+        )
+        if already is not None:
+            continue
+        package = await session.get_one(Package, line.package_id)
+        for _ in range(line.quantity):
+            session.add(
+                PackagePurchase(
+                    package_id=package.id,
+                    client_id=invoice.client_id,
+                    invoice_id=invoice.id,
+                    sessions_total=package.sessions,
+                    sessions_used=0,
+                    value_per_session=package.price // package.sessions,
+                )
+            )
+    await session.flush()
+
+
+async def purchases_for(session: AsyncSession, client_id: uuid.UUID) -> list[PackagePurchase]:
+    return list(
+        await session.scalars(
+            select(PackagePurchase)
+            .where(PackagePurchase.client_id == client_id)
+            .order_by(PackagePurchase.created_at, PackagePurchase.id)
+        )
+    )
+
+
+async def redeem_session(
+    session: AsyncSession,
+    *,
+    client_id: uuid.UUID,
+    service_id: uuid.UUID | None,
+    appointment_id: uuid.UUID | None,
+    payment_id: uuid.UUID | None,
+    plan_id: uuid.UUID | None = None,
+) -> PackagePurchase:
+    """Use one session of the client's oldest package that covers the service (and the plan, if named)."""
+    stmt = (
+        select(PackagePurchase)
+        .join(Package, Package.id == PackagePurchase.package_id)
+        .where(
+            PackagePurchase.client_id == client_id,
+            PackagePurchase.sessions_used < PackagePurchase.sessions_total,
+        )
+        .order_by(PackagePurchase.created_at, PackagePurchase.id)
+    )
+    if service_id is not None:
+        stmt = stmt.where((Package.service_id.is_(None)) | (Package.service_id == service_id))
+    if plan_id is not None:
+        stmt = stmt.where(PackagePurchase.plan_id == plan_id)
+    for purchase in await session.scalars(stmt):
+        taken = await session.execute(
+            update(PackagePurchase)
+            .where(
+                PackagePurchase.id == purchase.id,
+                PackagePurchase.sessions_used < PackagePurchase.sessions_total,
+            )
+            .values(sessions_used=PackagePurchase.sessions_used + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            session.add(
+                PackageRedemption(purchase_id=purchase.id, appointment_id=appointment_id, payment_id=payment_id)
+            )
+            await session.flush()
+            await session.refresh(purchase)
+            return purchase
+    raise RuleViolation("The client has no package sessions left for this service.", rule="no_package_sessions")

@@ -1,0 +1,54 @@
+"""Billing's public page: where the hosted checkout sends the client back (deposit or pay link)."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from billing import webhooks
+from billing.models import PaymentStatus
+from billing.money import format_money
+from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.deps import DbSession, PathPractice
+from scheduler.errors import CarebookError, NotFound
+from scheduler.web.booking_pages import PRIVATE_HEADERS, handle_page_error, provide_page_practice
+from scheduler.web.booking_views import page_context
+from scheduler.web.format import format_when
+
+
+class CheckoutReturnPage(Controller):
+    path = "/p/{slug:str}/checkout"
+    include_in_schema = False
+    opt = {"skip_session": True}
+    dependencies = {"practice": Provide(provide_page_practice)}
+    exception_handlers = {CarebookError: handle_page_error}
+
+    @get("/return", name="checkout_return")
+    async def checkout_return(
+        self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str | None] = None
+    ) -> Template:
+        """The success redirect: confirms the payment (and the held visit) if the webhook has not yet."""
+        if session_id is None or not session_id.startswith("cs_") or len(session_id) > 255:
+            raise NotFound("This payment link is not valid.")
+        payment = await webhooks.confirm_checkout(db_session, session_id)
+        if payment is None:
+            raise NotFound("This payment link is not valid.")
+        context: dict[str, Any] = page_context(practice) | {
+            "paid": payment.status is PaymentStatus.SUCCEEDED,
+            "amount": format_money(payment.amount, payment.currency),
+            "card": f"{(payment.card_brand or 'card').title()} ending {payment.card_last4}"
+            if payment.card_last4
+            else None,
+            "visit_confirmed": False,
+        }
+        invoice = await webhooks.invoice_of(db_session, payment)
+        if payment.purpose == "deposit" and invoice.appointment_id is not None:
+            appointment = await db_session.get_one(Appointment, invoice.appointment_id)
+            context["visit_confirmed"] = appointment.status is AppointmentStatus.BOOKED
+            context["when"] = format_when(appointment.start_at, ZoneInfo(practice.timezone))
+        return Template(template_name="billing/checkout_return.html", context=context, headers=PRIVATE_HEADERS)

@@ -1,0 +1,440 @@
+"""Taking money: tenders at the desk, saved-card charges, pay links, refunds and fees — exactly once.
+
+Every gateway call carries an idempotency key derived from our own row (`charge:<payment id>`,
+`paylink:<payment id>`, `refund:<refund id>`, `customer:<client id>`) or from the visit it is for
+(`no_show_fee:<appointment id>`, `late_cancel_fee:<appointment id>`, `deposit:<appointment id>`,
+`visit:<appointment id>`).
+
+A key derived from a fresh row must outlive a failed request: if the gateway times out after it charged,
+the retry has to send the same key. So for those calls this module **commits the pending row before the
+call** (`persist_before_call`) — the one place billing services commit — and keeps the outcome facts
+(declined, failed) committed too before the 402 goes out. The desk's retry of the same tender (same
+method and amount on the same invoice) finds the pending row and resends its key; the gateway replays
+the first result and nothing is charged twice. Keys derived from the visit are deterministic, so those
+calls run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import invoices, packages
+from billing.gateway import (
+    AuthenticationRequired,
+    CardDeclined,
+    ChargeResult,
+    GatewayUnavailable,
+    PaymentError,
+)
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    StripeCustomer,
+)
+from billing.money import format_money
+from billing.runtime import get_gateway
+from scheduler.booking.models import Appointment
+from scheduler.clients.models import Client
+from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation
+from scheduler.mail import services as mail
+from scheduler.practice.models import Practice
+
+DESK_METHODS = ("card_on_file", "pay_link", "cash", "check", "external_card", "package")
+OFFLINE_METHODS = {PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.EXTERNAL_CARD}
+CARD_METHODS = {PaymentMethod.CARD_ON_FILE, PaymentMethod.PAY_LINK, PaymentMethod.ONLINE_DEPOSIT}
+
+
+async def persist_before_call(session: AsyncSession) -> None:
+    """Commit the row that names an idempotency key before the gateway sees the key (see module doc)."""
+    await session.commit()
+
+
+# --- the client's customer and saved card -------------------------------------------------------------------
+
+
+async def customer_for(session: AsyncSession, client_id: uuid.UUID) -> StripeCustomer | None:
+    link: StripeCustomer | None = await session.scalar(
+        select(StripeCustomer).where(StripeCustomer.client_id == client_id)
+    )
+    return link
+
+
+async def ensure_customer(session: AsyncSession, client: Client) -> StripeCustomer:
+    """The client's customer at the gateway (created once: key `customer:<client id>`). Name and e-mail only."""
+    existing = await customer_for(session, client.id)
+    if existing is not None:
+        return existing
+    customer_id = await get_gateway().ensure_customer(
+        f"customer:{client.id}",
+        email=client.email,
+        name=f"{client.first_name} {client.last_name}".strip(),
+        metadata={"client_id": str(client.id), "practice_id": str(client.practice_id)},
+    )
+    link = StripeCustomer(client_id=client.id, customer_id=customer_id)
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def save_card(session: AsyncSession, client: Client, payment_method: str) -> StripeCustomer:
+    """The desk saves a card (a gateway payment-method id) for off-session charges."""
+    if not payment_method.strip() or len(payment_method) > 255:
+        raise InvalidInput("Name the card's payment method id.", field="payment_method")
+    link = await ensure_customer(session, client)
+    card = await get_gateway().attach_card(
+        f"attach:{client.id}:{payment_method}", customer=link.customer_id, payment_method=payment_method
+    )
+    link.default_payment_method = card.payment_method_id
+    link.card_brand = card.brand
+    link.card_last4 = card.last4
+    await session.flush()
+    return link
+
+
+def _metadata(invoice: Invoice, payment: Payment) -> dict[str, str]:
+    return {
+        "practice_id": str(invoice.practice_id),
+        "invoice_id": str(invoice.id),
+        "payment_id": str(payment.id),
+        "purpose": payment.purpose,
+    }
+
+
+def apply_charge(payment: Payment, result: ChargeResult) -> None:
+    payment.gateway_payment_intent = result.payment_intent_id
+    payment.card_brand = result.card_brand or payment.card_brand
+    payment.card_last4 = result.card_last4 or payment.card_last4
+    if result.succeeded:
+        payment.status = PaymentStatus.SUCCEEDED
+        payment.failure_code = None
+        payment.failure_message = None
+    elif result.status in {"requires_payment_method", "canceled"}:
+        payment.status = PaymentStatus.FAILED
+
+
+def mark_failed(payment: Payment, exc: PaymentError) -> None:
+    payment.status = PaymentStatus.FAILED
+    if isinstance(exc, CardDeclined):
+        payment.failure_code = exc.decline_code or exc.stripe_code or exc.code
+        payment.gateway_payment_intent = payment.gateway_payment_intent or exc.payment_intent_id
+    else:
+        payment.failure_code = exc.code
+        if isinstance(exc, AuthenticationRequired):
+            payment.gateway_payment_intent = payment.gateway_payment_intent or exc.payment_intent_id
+    payment.failure_message = exc.detail[:500]
+
+
+# --- the desk's tenders ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenderIn:
+    method: str
+    amount: int
+
+
+async def take_payment(
+    session: AsyncSession, practice: Practice, invoice_id: uuid.UUID, tender: TenderIn, *, base_url: str
+) -> Payment:
+    """Record or take one tender against an invoice (split tender: call once per tender)."""
+    invoice = await invoices.lock_invoice(session, invoice_id)
+    if tender.method not in DESK_METHODS:
+        raise InvalidInput(f"Payment method is one of {', '.join(DESK_METHODS)}.", field="method")
+    if tender.amount <= 0:
+        raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
+    method = PaymentMethod(tender.method)
+    if invoice.status is InvoiceStatus.VOID:
+        raise InvalidTransition("A void invoice takes no payments.", invoice_status=invoice.status.value)
+    if method is PaymentMethod.CARD_ON_FILE:
+        retry = await session.scalar(
+            select(Payment).where(
+                Payment.invoice_id == invoice.id,
+                Payment.method == method,
+                Payment.amount == tender.amount,
+                Payment.status == PaymentStatus.PENDING,
+            )
+        )
+        if retry is not None:  # the outcome of an earlier attempt is unknown: resend its key
+            return await _charge_saved_card(session, practice, invoice, retry, base_url=base_url)
+    if tender.amount > invoice.balance:
+        raise RuleViolation(
+            f"That is more than the balance of {format_money(invoice.balance, invoice.currency)}.",
+            rule="exceeds_balance",
+            field="amount",
+            balance=invoice.balance,
+        )
+    payment = Payment(
+        invoice_id=invoice.id,
+        method=method,
+        amount=tender.amount,
+        currency=invoice.currency,
+        status=PaymentStatus.PENDING,
+        refunded=0,
+        purpose="checkout",
+    )
+    session.add(payment)
+    await session.flush()
+    if method in OFFLINE_METHODS:
+        payment.status = PaymentStatus.SUCCEEDED
+        await invoices.recompute(session, invoice)
+        return payment
+    if method is PaymentMethod.PACKAGE:
+        appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
+        purchase = await packages.redeem_session(
+            session,
+            client_id=invoice.client_id,
+            service_id=appointment.service_id if appointment else None,
+            appointment_id=invoice.appointment_id,
+            payment_id=payment.id,
+        )
+        payment.package_purchase_id = purchase.id
+        payment.status = PaymentStatus.SUCCEEDED
+        await invoices.recompute(session, invoice)
+        return payment
+    if method is PaymentMethod.PAY_LINK:
+        await _send_pay_link(session, practice, invoice, payment, base_url=base_url)
+        return payment
+    return await _charge_saved_card(session, practice, invoice, payment, base_url=base_url)
+
+
+async def _charge_saved_card(
+    session: AsyncSession, practice: Practice, invoice: Invoice, payment: Payment, *, base_url: str
+) -> Payment:
+    customer = await customer_for(session, invoice.client_id)
+    if customer is None or not customer.default_payment_method:
+        raise RuleViolation("The client has no saved card.", rule="no_saved_card", field="method")
+    payment.idempotency_key = payment.idempotency_key or f"charge:{payment.id}"
+    payment.card_brand, payment.card_last4 = customer.card_brand, customer.card_last4
+    key, amount, currency = payment.idempotency_key, payment.amount, payment.currency
+    metadata = _metadata(invoice, payment)
+    payment_id, invoice_id = payment.id, invoice.id
+    await persist_before_call(session)
+    try:
+        result = await get_gateway().charge_saved_card(
+            key,
+            customer=customer.customer_id,
+            payment_method=customer.default_payment_method,
+            amount=amount,
+            currency=currency.lower(),
+            metadata=metadata,
+            description=f"{practice.name} visit",
+        )
+    except GatewayUnavailable:
+        raise  # the row stays pending with its key: the retry resends it
+    except AuthenticationRequired as exc:
+        invoice = await invoices.lock_invoice(session, invoice_id)
+        payment = await session.get_one(Payment, payment_id, populate_existing=True)
+        mark_failed(payment, exc)
+        link = Payment(
+            invoice_id=invoice.id,
+            method=PaymentMethod.PAY_LINK,
+            amount=payment.amount,
+            currency=payment.currency,
+            status=PaymentStatus.PENDING,
+            refunded=0,
+            purpose=payment.purpose,
+        )
+        session.add(link)
+        await session.flush()
+        await _send_pay_link(session, practice, invoice, link, base_url=base_url)
+        await session.commit()
+        exc.pay_url = link.checkout_url
+        raise
+    except PaymentError as exc:
+        await invoices.lock_invoice(session, invoice_id)
+        payment = await session.get_one(Payment, payment_id, populate_existing=True)
+        mark_failed(payment, exc)
+        await session.commit()
+        raise
+    invoice = await invoices.lock_invoice(session, invoice_id)
+    payment = await session.get_one(Payment, payment_id, populate_existing=True)
+    if payment.status is PaymentStatus.PENDING:  # a webhook may have got here first
+        apply_charge(payment, result)
+    await invoices.recompute(session, invoice)
+    return payment
+
+
+def _return_url(base_url: str, practice: Practice) -> str:
+    return f"{base_url}/p/{practice.slug}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}"
+
+
+async def _send_pay_link(
+    session: AsyncSession, practice: Practice, invoice: Invoice, payment: Payment, *, base_url: str
+) -> None:
+    """A Checkout Session for the payment's amount, e-mailed to the client through the outbox."""
+    client = await session.get_one(Client, invoice.client_id)
+    customer = await ensure_customer(session, client)
+    payment.idempotency_key = payment.idempotency_key or f"paylink:{payment.id}"
+    await persist_before_call(session)
+    checkout = await get_gateway().create_checkout_session(
+        payment.idempotency_key,
+        customer=customer.customer_id,
+        amount=payment.amount,
+        currency=payment.currency.lower(),
+        description=f"Payment to {practice.name}",
+        success_url=_return_url(base_url, practice),
+        cancel_url=f"{base_url}/p/{practice.slug}",
+        metadata=_metadata(invoice, payment),
+        save_card=True,
+    )
+    await invoices.write_lock(session)
+    payment.gateway_checkout_session = checkout.id
+    payment.checkout_url = checkout.url
+    body = mail.render(
+        "pay_link.txt",
+        first_name=client.first_name,
+        practice_name=practice.name,
+        practice_phone=practice.phone,
+        amount=format_money(payment.amount, payment.currency),
+        pay_url=checkout.url,
+    )
+    await mail.enqueue(
+        session,
+        to=client.email,
+        subject=f"{practice.name}: please complete your payment",
+        body_text=body,
+        kind="pay_link",
+        practice_id=practice.id,
+    )
+    await session.flush()
+
+
+# --- refunds --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundIn:
+    amount: int
+    reason: str = ""
+    line_id: uuid.UUID | None = None
+
+
+async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    payment = await session.scalar(select(Payment).where(Payment.id == payment_id))
+    if payment is None:
+        raise NotFound("No such payment.", field="payment_id")
+    return payment
+
+
+async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: RefundIn) -> Refund:
+    """Give back up to what is left of a payment. A credit line keeps the invoice's balance where it was:
+    it names the refunded line (a returned retail item) or reads "Refund"."""
+    payment = await get_payment(session, payment_id)
+    if data.amount <= 0:
+        raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
+    if len(data.reason) > 200:
+        raise InvalidInput("At most 200 characters.", field="reason")
+    invoice = await invoices.lock_invoice(session, payment.invoice_id)
+    await session.refresh(payment)
+    if payment.method is PaymentMethod.PACKAGE:
+        raise RuleViolation("A package session is not refunded as money.", rule="package_not_refundable")
+    if payment.status is not PaymentStatus.SUCCEEDED:
+        raise InvalidTransition("Only a payment that succeeded can be refunded.", payment_status=payment.status.value)
+    if data.amount > payment.refundable:
+        raise RuleViolation(
+            f"At most {format_money(payment.refundable, payment.currency)} of this payment is left to refund.",
+            rule="exceeds_refundable",
+            field="amount",
+            refundable=payment.refundable,
+        )
+    line: InvoiceLine | None = None
+    if data.line_id is not None:
+        line = await session.scalar(
+            select(InvoiceLine).where(InvoiceLine.id == data.line_id, InvoiceLine.invoice_id == invoice.id)
+        )
+        if line is None:
+            raise NotFound("No such line on this payment's invoice.", field="line_id")
+    refund = Refund(payment_id=payment.id, amount=data.amount, reason=data.reason.strip(), line_id=data.line_id)
+    refund.id = uuid.uuid4()
+    refund.idempotency_key = f"refund:{refund.id}"
+    refund.status = RefundStatus.PENDING
+    session.add(refund)
+    payment.refunded += data.amount
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=line.kind if line is not None else LineKind.DISCOUNT,
+            description=f"Refund: {line.description}"[:200] if line is not None else "Refund",
+            amount=-data.amount,
+            quantity=1,
+            fsa_eligible=line.fsa_eligible if line is not None else False,
+            credits_line_id=line.id if line is not None else None,
+        )
+    )
+    if payment.method in OFFLINE_METHODS:
+        refund.status = RefundStatus.SUCCEEDED  # the desk hands the money back
+        await invoices.recompute(session, invoice)
+        return refund
+    await invoices.recompute(session, invoice)
+    if payment.gateway_payment_intent is None:
+        raise RuleViolation("This card payment has no charge to refund yet.", rule="not_charged")
+    return await _send_refund(session, invoice, refund, payment.gateway_payment_intent)
+
+
+async def _send_refund(session: AsyncSession, invoice: Invoice, refund: Refund, intent: str) -> Refund:
+    """Send a written refund (its key committed first) and record what the gateway answered."""
+    refund_id, key = refund.id, refund.idempotency_key
+    await persist_before_call(session)
+    try:
+        result = await get_gateway().refund(
+            key,
+            payment_intent=intent,
+            amount=refund.amount,
+            metadata={"practice_id": str(invoice.practice_id), "refund_id": str(refund_id)},
+        )
+    except GatewayUnavailable:
+        raise  # pending with its key; `carebook stripe reconcile` or the charge.refunded webhook settles it
+    except PaymentError:
+        invoice = await invoices.lock_invoice(session, invoice.id)
+        refund = await session.get_one(Refund, refund_id, populate_existing=True)
+        await _fail_refund(session, refund)
+        await invoices.recompute(session, invoice)
+        await session.commit()
+        raise
+    invoice = await invoices.lock_invoice(session, invoice.id)
+    refund = await session.get_one(Refund, refund_id, populate_existing=True)
+    refund.gateway_refund_id = result.id
+    if result.status == "succeeded":
+        refund.status = RefundStatus.SUCCEEDED
+    elif result.status in {"failed", "canceled"}:
+        await _fail_refund(session, refund)
+    await invoices.recompute(session, invoice)
+    return refund
+
+
+async def _fail_refund(session: AsyncSession, refund: Refund) -> None:
+    """A refund that failed gives the amount back to the payment and drops its credit line."""
+    if refund.status is RefundStatus.FAILED:
+        return
+    refund.status = RefundStatus.FAILED
+    payment = await session.get_one(Payment, refund.payment_id, populate_existing=True)
+    payment.refunded -= refund.amount
+    credit = await session.scalar(
+        select(InvoiceLine)
+        .where(
+            InvoiceLine.invoice_id == payment.invoice_id,
+            InvoiceLine.amount == -refund.amount,
+            InvoiceLine.description.like("Refund%"),
+        )
+        .order_by(InvoiceLine.created_at.desc())
+    )
+    if credit is not None:
+        await session.delete(credit)
+    await session.flush()
+
+
+async def refunds_of(session: AsyncSession, payment: Payment) -> list[Refund]:
+    return list(
+        await session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.created_at))
+    )

@@ -1,0 +1,35 @@
+"""The process's payment gateway, chosen by the composition root (`billing.wiring.install`).
+
+Booking hooks (no-show fee, online deposit) run inside scheduler services that know nothing of billing,
+so they cannot be handed the gateway as an argument; they read it here. It is built on first use (an
+app that takes no payment never builds one); tests install a gateway with fault injection instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from billing.gateway import PaymentGateway
+
+_state: dict[str, object] = {}
+
+
+def set_gateway_factory(factory: Callable[[], PaymentGateway]) -> None:
+    _state["factory"] = factory
+    _state.pop("gateway", None)
+
+
+def set_gateway(gateway: PaymentGateway) -> None:
+    _state["gateway"] = gateway
+
+
+def get_gateway() -> PaymentGateway:
+    gateway = _state.get("gateway")
+    if gateway is None:
+        factory = _state.get("factory")
+        if factory is None:
+            msg = "no payment gateway installed (billing.wiring.install was not called)"
+            raise RuntimeError(msg)
+        gateway = factory()  # type: ignore[operator]
+        _state["gateway"] = gateway
+    return gateway  # type: ignore[return-value]

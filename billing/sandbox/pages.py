@@ -1,0 +1,141 @@
+"""The sandbox's hosted pages: the Checkout stand-in a client pays on, and a small dashboard for demos.
+
+Mounted only when the app runs on the sandbox (no `CAREBOOK_STRIPE_SECRET_KEY`). Paying completes the Checkout
+Session the way Stripe does (a succeeded payment intent; the card saved on the customer when the session asked
+for it), delivers the resulting signed webhooks to the app's own `/webhooks/stripe`, then redirects to the
+session's `success_url`. Test cards that want 3-D Secure get a confirmation step first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, TypeAlias
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from billing.sandbox.cards import TEST_CARDS
+from billing.sandbox.checkout import CheckoutNeedsAuthentication
+from billing.sandbox.emulator import StripeSandbox
+from billing.sandbox.state import StripeApiError
+from scheduler.web.format import format_money
+
+Sandbox: TypeAlias = NamedDependency[StripeSandbox]
+DELIVERY_WAIT_SECONDS = 10.0
+
+
+class PayForm(msgspec.Struct):
+    card: str = "pm_card_visa"
+    authenticated: str = ""
+
+
+class FailAuthForm(msgspec.Struct):
+    card: str = ""
+
+
+class DisputeForm(msgspec.Struct):
+    reason: str = "fraudulent"
+
+
+def _checkout_page(
+    session: dict[str, Any] | None, *, error: str | None = None, card: str = "pm_card_visa", status_code: int = 200
+) -> Template:
+    amount = None
+    if session is not None and session.get("amount_total") is not None:
+        amount = format_money(int(session["amount_total"]), str(session["currency"]).upper())
+    return Template(
+        template_name="sandbox/checkout.html",
+        context={
+            "session": session,
+            "amount": amount,
+            "cards": list(TEST_CARDS.values()),
+            "error": error,
+            "card": card,
+        },
+        status_code=status_code if session is not None else 404,
+    )
+
+
+async def _deliver_webhooks(sandbox: StripeSandbox) -> None:
+    # Stripe sends the events about when it redirects; waiting here keeps the demo and the tests deterministic.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sandbox.webhooks.drain(), DELIVERY_WAIT_SECONDS)
+
+
+class SandboxPagesController(Controller):
+    path = "/sandbox"
+    include_in_schema = False
+
+    @get("/checkout/{session_id:str}", name="sandbox_checkout")
+    async def checkout(self, stripe_sandbox: Sandbox, session_id: FromPath[str]) -> Template:
+        return _checkout_page(stripe_sandbox.checkout_session(session_id))
+
+    @post("/checkout/{session_id:str}/pay", status_code=303)
+    async def pay(
+        self, stripe_sandbox: Sandbox, session_id: FromPath[str], data: URLEncodedBody[PayForm]
+    ) -> Template | Redirect:
+        try:
+            session = stripe_sandbox.complete_checkout(session_id, data.card, authenticated=data.authenticated == "1")
+        except CheckoutNeedsAuthentication:
+            return Template(
+                template_name="sandbox/authenticate.html",
+                context={"session": stripe_sandbox.checkout_session(session_id), "card": TEST_CARDS[data.card]},
+                status_code=200,
+            )
+        except StripeApiError as exc:
+            current = stripe_sandbox.checkout_session(session_id)
+            return _checkout_page(current, error=str(exc.error.get("message")), card=data.card, status_code=402)
+        await _deliver_webhooks(stripe_sandbox)
+        return Redirect(path=str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session["id"]))
+
+    @post("/checkout/{session_id:str}/fail-authentication", status_code=402)
+    async def fail_authentication(
+        self, stripe_sandbox: Sandbox, session_id: FromPath[str], data: URLEncodedBody[FailAuthForm]
+    ) -> Template:
+        message = "We are unable to authenticate your payment method. Please choose a different payment method."
+        return _checkout_page(
+            stripe_sandbox.checkout_session(session_id), error=message, card=data.card, status_code=402
+        )
+
+    @post("/checkout/{session_id:str}/cancel", status_code=303)
+    async def cancel(self, stripe_sandbox: Sandbox, session_id: FromPath[str]) -> Template | Redirect:
+        session = stripe_sandbox.checkout_session(session_id)
+        if session is None or not session.get("cancel_url"):
+            return _checkout_page(session)
+        return Redirect(path=str(session["cancel_url"]))
+
+    @get("/", name="sandbox_dashboard")
+    async def dashboard(self, stripe_sandbox: Sandbox) -> Template:
+        payments = [
+            {**pi, "shown_amount": format_money(int(pi["amount"]), str(pi["currency"]).upper())}
+            for pi in reversed(stripe_sandbox.objects("payment_intent"))
+        ]
+        events = list(reversed(stripe_sandbox.events()))[:50]
+        delivered = stripe_sandbox.state.delivered
+        return Template(
+            template_name="sandbox/dashboard.html",
+            context={"payments": payments, "events": events, "delivered": delivered},
+        )
+
+    @post("/payments/{payment_intent_id:str}/dispute", status_code=303)
+    async def dispute(
+        self, stripe_sandbox: Sandbox, payment_intent_id: FromPath[str], data: URLEncodedBody[DisputeForm]
+    ) -> Redirect:
+        with contextlib.suppress(StripeApiError):
+            stripe_sandbox.open_dispute(payment_intent_id, data.reason or "fraudulent")
+        await _deliver_webhooks(stripe_sandbox)
+        return Redirect(path="/sandbox/")
+
+    @post("/events/redeliver", status_code=303)
+    async def redeliver(self, stripe_sandbox: Sandbox) -> Redirect:
+        """Send every event whose delivery has not succeeded yet (what Stripe's automatic retries do)."""
+        pending = [
+            event["id"] for event in stripe_sandbox.events() if event["id"] not in stripe_sandbox.state.delivered
+        ]
+        for event_id in pending:
+            await stripe_sandbox.webhooks.deliver(event_id)
+        return Redirect(path="/sandbox/")

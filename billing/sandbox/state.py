@@ -1,0 +1,472 @@
+"""The sandbox's objects and the rules that move them: customers, payment methods, setup and payment intents,
+charges, refunds, Checkout Sessions, disputes and the events each change emits. Shapes follow Stripe's v1 API.
+
+Pure Python (no SDK, no web framework). Every method runs under the owning `StripeSandbox`'s lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from billing.sandbox.cards import AUTH_MESSAGE, TEST_CARDS, Outcome, TestCard
+
+API_VERSION = "2026-10-28.endive"
+
+
+class StripeApiError(Exception):
+    """An error answer in Stripe's shape: `{"error": {...}}` with an HTTP status."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", ""))
+        self.status = status
+        self.error = error
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+
+def invalid_request(
+    message: str, *, param: str | None = None, code: str | None = None, status: int = 400
+) -> StripeApiError:
+    error: dict[str, Any] = {"type": "invalid_request_error", "message": message}
+    if param:
+        error["param"] = param
+    if code:
+        error["code"] = code
+        error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+    return StripeApiError(status, error)
+
+
+def missing(kind: str, object_id: str, param: str = "id") -> StripeApiError:
+    return invalid_request(f"No such {kind}: '{object_id}'", param=param, code="resource_missing", status=404)
+
+
+def to_int(params: dict[str, Any], name: str, *, required: bool = True, minimum: int = 0) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        if required:
+            raise invalid_request(f"Missing required param: {name}.", param=name, code="parameter_missing")
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise invalid_request(f"Invalid integer: {raw}", param=name, code="parameter_invalid_integer") from None
+    if value < minimum:
+        raise invalid_request(f"This value must be greater than or equal to {minimum}.", param=name)
+    return value
+
+
+def to_bool(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _metadata(params: dict[str, Any], name: str = "metadata") -> dict[str, str]:
+    raw = params.get(name) or {}
+    if not isinstance(raw, dict):
+        raise invalid_request("Invalid object", param=name)
+    return {str(key): str(value) for key, value in raw.items() if value != ""}
+
+
+class SandboxState:
+    """Every object the sandbox holds, keyed by id, and the events their changes produced."""
+
+    def __init__(self, *, base_url: str, on_event: Callable[[str], None]) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.events: list[str] = []  # event ids, oldest first
+        self.event_payloads: dict[str, bytes] = {}
+        self.delivered: set[str] = set()
+        self.card_of: dict[str, TestCard] = {}  # payment method id -> behaviour
+        self.set_up_off_session: set[str] = set()
+        self.checkout_extras: dict[str, dict[str, Any]] = {}
+        self._on_event = on_event
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())
+
+    def new_id(self, prefix: str) -> str:
+        return prefix + secrets.token_hex(12)
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.objects[obj["id"]] = obj
+        return obj
+
+    def get(self, object_id: str, kind: str, param: str = "id") -> dict[str, Any]:
+        obj = self.objects.get(object_id)
+        if obj is None or obj["object"] != kind:
+            raise missing(kind.replace("checkout.session", "checkout.session"), object_id, param)
+        return obj
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [obj for obj in self.objects.values() if obj["object"] == kind]
+
+    def emit(self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+        event_id = self.new_id("evt_")
+        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+        if previous is not None:
+            data["previous_attributes"] = previous
+        event = {
+            "id": event_id,
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": self.now(),
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+        }
+        self.objects[event_id] = event
+        self.events.append(event_id)
+        self.event_payloads[event_id] = json.dumps(event, indent=2).encode()
+        self._on_event(event_id)
+        return event_id
+
+    def mark_delivered(self, event_id: str) -> None:
+        self.delivered.add(event_id)
+        if event_id in self.objects:
+            self.objects[event_id]["pending_webhooks"] = 0
+
+    # ----------------------------------------------------------------------------------------- customers
+
+    def create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
+        customer = {
+            "id": self.new_id("cus_"),
+            "object": "customer",
+            "created": self.now(),
+            "email": params.get("email") or None,
+            "name": params.get("name") or None,
+            "description": params.get("description") or None,
+            "metadata": _metadata(params),
+            "invoice_settings": {"default_payment_method": None},
+            "livemode": False,
+        }
+        self.put(customer)
+        self.emit("customer.created", customer)
+        return customer
+
+    # ----------------------------------------------------------------------------------- payment methods
+
+    def resolve_payment_method(self, pm_id: str, param: str = "payment_method") -> dict[str, Any]:
+        """A stored payment method, or a fresh one made from one of Stripe's `pm_card_*` test ids."""
+        card = TEST_CARDS.get(pm_id)
+        if card is None:  # a payment method made earlier
+            return self.get(pm_id, "payment_method", param)
+        pm: dict[str, Any] = {
+            "id": self.new_id("pm_"),
+            "object": "payment_method",
+            "type": "card",
+            "created": self.now(),
+            "customer": None,
+            "livemode": False,
+            "metadata": {},
+            "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+            "card": {
+                "brand": card.brand,
+                "last4": card.last4,
+                "exp_month": 12,
+                "exp_year": time.gmtime().tm_year + 3,
+                "funding": "credit",
+                "country": "US",
+            },
+        }
+        self.card_of[pm["id"]] = card
+        return self.put(pm)
+
+    def attach(self, pm_id: str, customer_id: str) -> dict[str, Any]:
+        customer = self.get(customer_id, "customer", "customer")
+        pm = self.resolve_payment_method(pm_id, "payment_method")
+        card = self.card_of[pm["id"]]
+        if card.outcome is Outcome.DECLINE:
+            raise self._card_error(card, pm=pm, pi=None)
+        if pm["customer"] and pm["customer"] != customer["id"]:
+            raise invalid_request(
+                "The payment method you provided has already been attached to a customer.",
+                param="payment_method",
+                code="payment_method_unexpected_state",
+            )
+        if pm["customer"] is None:
+            pm["customer"] = customer["id"]
+            self.emit("payment_method.attached", pm)
+        return pm
+
+    # ---------------------------------------------------------------------------------- charging a card
+
+    def _card_error(
+        self, card: TestCard, *, pm: dict[str, Any], pi: dict[str, Any] | None, auth: bool = False
+    ) -> StripeApiError:
+        code = "authentication_required" if auth else "card_declined"
+        error: dict[str, Any] = {
+            "type": "card_error",
+            "code": code,
+            "decline_code": "authentication_required" if auth else card.decline_code,
+            "message": AUTH_MESSAGE if auth else (card.message or "Your card was declined."),
+            "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+            "payment_method": copy.deepcopy(pm),
+        }
+        if pi is not None:
+            error["payment_intent"] = copy.deepcopy(pi)
+            if pi.get("latest_charge"):
+                error["charge"] = pi["latest_charge"]
+        return StripeApiError(402, error)
+
+    def _new_charge(self, pi: dict[str, Any], pm: dict[str, Any], *, paid: bool, failure: str | None) -> dict[str, Any]:
+        charge = {
+            "id": self.new_id("ch_"),
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": pi["amount"] if paid else 0,
+            "amount_refunded": 0,
+            "captured": paid,
+            "paid": paid,
+            "refunded": False,
+            "disputed": False,
+            "status": "succeeded" if paid else "failed",
+            "failure_code": failure,
+            "currency": pi["currency"],
+            "customer": pi["customer"],
+            "description": pi.get("description"),
+            "metadata": dict(pi["metadata"]),
+            "payment_intent": pi["id"],
+            "payment_method": pm["id"],
+            "payment_method_details": {
+                "type": "card",
+                "card": {"brand": pm["card"]["brand"], "last4": pm["card"]["last4"]},
+            },
+            "created": self.now(),
+            "livemode": False,
+        }
+        pi["latest_charge"] = charge["id"]
+        return self.put(charge)
+
+    def confirm_payment_intent(self, pi: dict[str, Any], *, off_session: bool, authenticated: bool = False) -> None:
+        """Attempt the charge. Raises the 402 card error Stripe answers; on success moves money."""
+        pm = self.get(pi["payment_method"], "payment_method", "payment_method")
+        card = self.card_of[pm["id"]]
+        needs_auth = card.outcome is Outcome.AUTH_ALWAYS or (
+            card.outcome is Outcome.AUTH_UNLESS_SET_UP and not (off_session and pm["id"] in self.set_up_off_session)
+        )
+        if needs_auth and not authenticated:
+            if off_session:
+                pi["status"] = "requires_payment_method"
+                pi["last_payment_error"] = {
+                    "code": "authentication_required",
+                    "type": "card_error",
+                    "message": AUTH_MESSAGE,
+                }
+                self.emit("payment_intent.payment_failed", pi)
+                raise self._card_error(card, pm=pm, pi=pi, auth=True)
+            pi["status"] = "requires_action"
+            pi["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            self.emit("payment_intent.requires_action", pi)
+            return
+        if card.outcome in (Outcome.DECLINE, Outcome.DECLINE_ON_CHARGE):
+            charge = self._new_charge(pi, pm, paid=False, failure="card_declined")
+            pi["status"] = "requires_payment_method"
+            pi["last_payment_error"] = {
+                "code": "card_declined",
+                "decline_code": card.decline_code,
+                "type": "card_error",
+                "message": card.message,
+                "charge": charge["id"],
+            }
+            self.emit("charge.failed", charge)
+            self.emit("payment_intent.payment_failed", pi)
+            raise self._card_error(card, pm=pm, pi=pi)
+        charge = self._new_charge(pi, pm, paid=True, failure=None)
+        pi["status"] = "succeeded"
+        pi["amount_received"] = pi["amount"]
+        pi["last_payment_error"] = None
+        pi["next_action"] = None
+        if pi.get("setup_future_usage") and pi["customer"]:
+            if pm["customer"] is None:
+                pm["customer"] = pi["customer"]
+                self.emit("payment_method.attached", pm)
+            self.set_up_off_session.add(pm["id"])
+        self.emit("charge.succeeded", charge)
+        self.emit("payment_intent.succeeded", pi)
+
+    def create_payment_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        amount = to_int(params, "amount", minimum=1)
+        currency = str(params.get("currency") or "").lower()
+        if not currency:
+            raise invalid_request("Missing required param: currency.", param="currency", code="parameter_missing")
+        customer_id = params.get("customer") or None
+        if customer_id:
+            self.get(customer_id, "customer", "customer")
+        off_session = to_bool(params.get("off_session", "false"))
+        confirm = to_bool(params.get("confirm", "false"))
+        if off_session and not confirm:
+            raise invalid_request("`off_session` can only be used with `confirm=true`.", param="off_session")
+        pm = None
+        if params.get("payment_method"):
+            pm = self.resolve_payment_method(str(params["payment_method"]))
+            if customer_id and pm["customer"] not in (None, customer_id):
+                raise invalid_request(
+                    f"The provided PaymentMethod {pm['id']} does not belong to the Customer {customer_id}.",
+                    param="payment_method",
+                )
+        if confirm and pm is None:
+            raise invalid_request(
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+            )
+        pi_id = self.new_id("pi_")
+        pi: dict[str, Any] = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": currency,
+            "customer": customer_id,
+            "description": params.get("description") or None,
+            "payment_method": pm["id"] if pm else None,
+            "payment_method_types": ["card"],
+            "status": "requires_confirmation" if pm else "requires_payment_method",
+            "client_secret": f"{pi_id}_secret_{secrets.token_hex(8)}",
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "setup_future_usage": params.get("setup_future_usage") or None,
+            "latest_charge": None,
+            "last_payment_error": None,
+            "next_action": None,
+            "metadata": _metadata(params),
+            "created": self.now(),
+            "livemode": False,
+        }
+        self.put(pi)
+        self.emit("payment_intent.created", pi)
+        if confirm:
+            self.confirm_payment_intent(pi, off_session=off_session)
+        return pi
+
+    # --------------------------------------------------------------------------------------- set-ups
+
+    def create_setup_intent(self, params: dict[str, Any], *, authenticated: bool = False) -> dict[str, Any]:
+        customer_id = params.get("customer") or None
+        if customer_id:
+            self.get(customer_id, "customer", "customer")
+        pm = self.resolve_payment_method(str(params["payment_method"])) if params.get("payment_method") else None
+        seti_id = self.new_id("seti_")
+        seti: dict[str, Any] = {
+            "id": seti_id,
+            "object": "setup_intent",
+            "customer": customer_id,
+            "payment_method": pm["id"] if pm else None,
+            "usage": params.get("usage") or "off_session",
+            "status": "requires_confirmation" if pm else "requires_payment_method",
+            "client_secret": f"{seti_id}_secret_{secrets.token_hex(8)}",
+            "last_setup_error": None,
+            "next_action": None,
+            "metadata": _metadata(params),
+            "created": self.now(),
+            "livemode": False,
+        }
+        self.put(seti)
+        self.emit("setup_intent.created", seti)
+        if pm is not None and to_bool(params.get("confirm", "false")):
+            self.confirm_setup_intent(seti, authenticated=authenticated)
+        return seti
+
+    def confirm_setup_intent(self, seti: dict[str, Any], *, authenticated: bool) -> None:
+        pm = self.get(seti["payment_method"], "payment_method", "payment_method")
+        card = self.card_of[pm["id"]]
+        if card.outcome is Outcome.DECLINE:
+            seti["status"] = "requires_payment_method"
+            self.emit("setup_intent.setup_failed", seti)
+            raise self._card_error(card, pm=pm, pi=None)
+        if card.outcome in (Outcome.AUTH_ALWAYS, Outcome.AUTH_UNLESS_SET_UP) and not authenticated:
+            seti["status"] = "requires_action"
+            seti["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            return
+        if seti["customer"] and pm["customer"] is None:
+            pm["customer"] = seti["customer"]
+            self.emit("payment_method.attached", pm)
+        if seti["usage"] == "off_session":
+            self.set_up_off_session.add(pm["id"])
+        seti["status"] = "succeeded"
+        seti["next_action"] = None
+        self.emit("setup_intent.succeeded", seti)
+
+    # -------------------------------------------------------------------------------------------- refunds
+
+    def create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("payment_intent"):
+            pi = self.get(str(params["payment_intent"]), "payment_intent", "payment_intent")
+            charge_id = pi["latest_charge"] if pi["status"] == "succeeded" else None
+            if charge_id is None:
+                raise invalid_request(
+                    f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
+                    param="payment_intent",
+                    code="charge_not_refundable",
+                )
+            charge = self.get(charge_id, "charge")
+        elif params.get("charge"):
+            charge = self.get(str(params["charge"]), "charge", "charge")
+        else:
+            raise invalid_request(
+                "One of the following params should be provided for this request: payment_intent or charge."
+            )
+        remaining = charge["amount_captured"] - charge["amount_refunded"]
+        if remaining <= 0:
+            raise invalid_request(
+                f"Charge {charge['id']} has already been refunded.", param="charge", code="charge_already_refunded"
+            )
+        amount = to_int(params, "amount", required=False, minimum=1) or remaining
+        if amount > remaining:
+            raise invalid_request(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                param="amount",
+                code="amount_too_large",
+            )
+        refund = {
+            "id": self.new_id("re_"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "currency": charge["currency"],
+            "status": "succeeded",
+            "reason": params.get("reason") or None,
+            "metadata": _metadata(params),
+            "created": self.now(),
+        }
+        self.put(refund)
+        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+        self.emit("refund.created", refund)
+        self.emit("charge.refunded", charge, previous)
+        return refund
+
+    # ----------------------------------------------------------------------------------------- disputes
+
+    def create_dispute(self, payment_intent_id: str, reason: str = "fraudulent") -> dict[str, Any]:
+        pi = self.get(payment_intent_id, "payment_intent", "payment_intent")
+        if pi["status"] != "succeeded" or not pi["latest_charge"]:
+            raise invalid_request("Only a succeeded payment can be disputed.", param="payment_intent")
+        charge = self.get(pi["latest_charge"], "charge")
+        dispute = {
+            "id": self.new_id("dp_"),
+            "object": "dispute",
+            "amount": charge["amount"] - charge["amount_refunded"],
+            "charge": charge["id"],
+            "payment_intent": pi["id"],
+            "currency": charge["currency"],
+            "reason": reason,
+            "status": "needs_response",
+            "created": self.now(),
+            "metadata": {},
+        }
+        self.put(dispute)
+        charge["disputed"] = True
+        self.emit("charge.dispute.created", dispute)
+        return dispute

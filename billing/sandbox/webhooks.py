@@ -1,0 +1,146 @@
+"""The sandbox's webhook sender: signs events the way Stripe does and posts them to the app's webhook route.
+
+Stripe signs `"{t}.{raw body}"` with HMAC-SHA256 under the endpoint secret and sends
+`Stripe-Signature: t=<unix>,v1=<hex>`. Delivery is asynchronous, as with Stripe: in `auto` mode each event is
+posted from a background task (never inside the request that caused it, which may still hold a database
+transaction); `drain()` waits for those. Tests steer delivery to reproduce what Stripe does to an endpoint:
+`hold()` then `release(reverse=True, times=10)` (late, out of order, repeated), `drop_next(n)` (failed
+deliveries that `events.list(delivery_success=false)` then reports), `redeliver(event_id, times)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+logger = logging.getLogger("carebook.sandbox.webhooks")
+
+# Posts one signed body and returns the HTTP status the endpoint answered (or raises on a network failure).
+Poster = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
+DeliveryMode = Literal["auto", "hold", "off"]
+
+
+def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The `Stripe-Signature` header for `payload`."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{stamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+async def post_with_httpx(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """Deliver over the network (the default when no in-process poster is installed)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(url, content=body, headers=headers)
+        return response.status_code
+
+
+@dataclass
+class Attempt:
+    event_id: str
+    status: int | None  # None: the request never got an answer
+    error: str | None = None
+
+
+@dataclass
+class WebhookSender:
+    url: str
+    secret: str
+    payload_of: Callable[[str], bytes]
+    mark_delivered: Callable[[str], None]
+    poster: Poster = post_with_httpx
+    mode: DeliveryMode = "auto"
+    attempts: list[Attempt] = field(default_factory=list)
+    _held: list[str] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _drop: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---------------------------------------------------------------------------------------- steering
+
+    def hold(self) -> None:
+        """Keep new events back until `release()` (to deliver them late, reordered or repeated)."""
+        self.mode = "hold"
+
+    def drop_next(self, count: int = 1) -> None:
+        """The next `count` deliveries fail as if the endpoint were unreachable."""
+        with self._lock:
+            self._drop += count
+
+    @property
+    def held(self) -> list[str]:
+        return list(self._held)
+
+    async def release(self, *, reverse: bool = False, times: int = 1, resume: bool = True) -> None:
+        """Deliver the held events (in creation order or reversed), each `times` times; then go back to auto."""
+        with self._lock:
+            events, self._held = list(self._held), []
+        if reverse:
+            events.reverse()
+        if resume:
+            self.mode = "auto"
+        for event_id in events:
+            for _ in range(times):
+                await self.deliver(event_id)
+
+    async def redeliver(self, event_id: str, *, times: int = 1) -> list[int | None]:
+        return [await self.deliver(event_id) for _ in range(times)]
+
+    async def drain(self) -> None:
+        """Wait until every background delivery has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---------------------------------------------------------------------------------------- delivery
+
+    def event_created(self, event_id: str) -> None:
+        if self.mode == "off":
+            return
+        if self.mode == "hold":
+            with self._lock:
+                self._held.append(event_id)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called from a thread with no loop (sync SDK use): keep it for release()
+            with self._lock:
+                self._held.append(event_id)
+            return
+        task = loop.create_task(self._deliver_quietly(event_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_quietly(self, event_id: str) -> None:
+        await asyncio.sleep(0)  # let the request that created the event finish first, as over a network
+        await self.deliver(event_id)
+
+    async def deliver(self, event_id: str) -> int | None:
+        """Sign and post one event now; returns the endpoint's HTTP status (None when it failed to answer)."""
+        with self._lock:
+            dropped = self._drop > 0
+            if dropped:
+                self._drop -= 1
+        if dropped:
+            self.attempts.append(Attempt(event_id, None, "dropped by the sandbox"))
+            return None
+        body = self.payload_of(event_id)
+        headers = {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": sign(body, self.secret)}
+        try:
+            status = await self.poster(self.url, body, headers)
+        except Exception as exc:  # a delivery failure is a fact to record, like Stripe's dashboard does
+            logger.warning("sandbox webhook %s not delivered: %s", event_id, type(exc).__name__)
+            self.attempts.append(Attempt(event_id, None, type(exc).__name__))
+            return None
+        self.attempts.append(Attempt(event_id, status))
+        if 200 <= status < 300:
+            self.mark_delivered(event_id)
+        return status

@@ -1,0 +1,170 @@
+"""Billing's answers to what happens to a visit: the online deposit hold, no-show and late-cancel fees.
+
+These are the callbacks `scheduler.booking.hooks` runs (registered by `billing.wiring`), inside the
+booking transaction. Their idempotency keys come from the visit (`deposit:<appointment id>`,
+`no_show_fee:<appointment id>`, `late_cancel_fee:<appointment id>`), so a retried request resends the
+same key and is never charged twice, even though the rows are written in the caller's transaction.
+A fee that cannot be charged (no saved card, a decline) never undoes the no-show or the cancellation:
+the fee stays on the visit's invoice for the desk, with the failure recorded on its payment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import invoices, payments
+from billing.gateway import GatewayUnavailable, PaymentError
+from billing.models import DepositKind, InvoiceLine, LineKind, Payment, PaymentMethod, PaymentStatus
+from billing.money import deposit_amount, format_money
+from billing.policy import get_policy
+from billing.runtime import get_gateway
+from scheduler.booking.hooks import PaymentHold
+from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.clients.models import Client
+from scheduler.practice.models import Practice, Service
+
+log = logging.getLogger(__name__)
+
+# Stripe keeps a Checkout Session open for 30 minutes at least; a shorter hold simply expires first here.
+MIN_CHECKOUT_SECONDS = 30 * 60
+
+
+async def deposit_hold(
+    session: AsyncSession, practice: Practice, appointment: Appointment, base_url: str
+) -> PaymentHold | None:
+    """`on_online_booking`: when the practice asks for a deposit, open the visit's invoice, write the deposit
+    payment (key `deposit:<appointment id>`) and a Checkout Session that saves the card."""
+    policy = await get_policy(session)
+    if policy.deposit_kind is DepositKind.NONE:
+        return None
+    service = await session.get_one(Service, appointment.service_id)
+    amount = deposit_amount(
+        policy.deposit_kind.value,
+        service.price,
+        fixed=policy.deposit_fixed,
+        percent_bp=policy.deposit_percent_bp,
+    )
+    if amount <= 0:
+        return None
+    invoice = await invoices.open_for_appointment(session, practice, appointment)
+    client = await session.get_one(Client, appointment.client_id)
+    customer = await payments.ensure_customer(session, client)
+    payment = Payment(
+        invoice_id=invoice.id,
+        method=PaymentMethod.ONLINE_DEPOSIT,
+        amount=amount,
+        currency=invoice.currency,
+        status=PaymentStatus.PENDING,
+        refunded=0,
+        purpose="deposit",
+        idempotency_key=f"deposit:{appointment.id}",
+    )
+    session.add(payment)
+    await session.flush()
+    when = appointment.start_at.strftime("%Y-%m-%d")
+    base = base_url.rstrip("/")
+    checkout = await get_gateway().create_checkout_session(
+        payment.idempotency_key or f"deposit:{appointment.id}",
+        customer=customer.customer_id,
+        amount=amount,
+        currency=invoice.currency.lower(),
+        description=f"Deposit for {service.name}, {when}",
+        success_url=f"{base}/p/{practice.slug}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{base}/p/{practice.slug}/book",
+        metadata={
+            "practice_id": str(practice.id),
+            "invoice_id": str(invoice.id),
+            "payment_id": str(payment.id),
+            "appointment_id": str(appointment.id),
+            "purpose": "deposit",
+        },
+        save_card=True,
+        expires_in_seconds=max(policy.hold_minutes * 60, MIN_CHECKOUT_SECONDS),
+    )
+    payment.gateway_checkout_session = checkout.id
+    payment.checkout_url = checkout.url
+    await session.flush()
+    if checkout.url is None:
+        return None
+    return PaymentHold(checkout_url=checkout.url, hold_minutes=policy.hold_minutes)
+
+
+async def visit_status_changed(
+    session: AsyncSession, appointment: Appointment, old: AppointmentStatus, new: AppointmentStatus
+) -> None:
+    """`on_status_change`: the no-show fee, and the late-cancel fee when the desk cancels inside the window."""
+    if old is AppointmentStatus.PENDING_PAYMENT:
+        return  # an unpaid hold owes nothing
+    policy = await get_policy(session)
+    if new is AppointmentStatus.NO_SHOW and policy.no_show_fee > 0:
+        await charge_fee(session, appointment, policy.no_show_fee, kind="no_show_fee", label="No-show fee")
+    elif new is AppointmentStatus.CANCELLED and appointment.cancelled_late and policy.late_cancel_fee > 0:
+        await charge_fee(session, appointment, policy.late_cancel_fee, kind="late_cancel_fee", label="Late-cancel fee")
+
+
+async def charge_fee(session: AsyncSession, appointment: Appointment, amount: int, *, kind: str, label: str) -> None:
+    practice = await session.get_one(Practice, appointment.practice_id)
+    await invoices.write_lock(session)
+    invoice = await invoices.open_for_appointment(session, practice, appointment, with_service_line=False)
+    key = f"{kind}:{appointment.id}"
+    if await session.scalar(select(Payment.id).where(Payment.idempotency_key == key)) is not None:
+        return  # already charged (or tried) for this visit
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id, kind=LineKind.FEE, description=label, amount=amount, quantity=1, fsa_eligible=False
+        )
+    )
+    await invoices.recompute(session, invoice)
+    customer = await payments.customer_for(session, appointment.client_id)
+    if customer is None or not customer.default_payment_method:
+        log.info("fee left on the invoice: no saved card", extra={"invoice_id": str(invoice.id), "fee": kind})
+        return
+    payment = Payment(
+        invoice_id=invoice.id,
+        method=PaymentMethod.CARD_ON_FILE,
+        amount=amount,
+        currency=invoice.currency,
+        status=PaymentStatus.PENDING,
+        refunded=0,
+        purpose=kind,
+        idempotency_key=key,
+        card_brand=customer.card_brand,
+        card_last4=customer.card_last4,
+    )
+    session.add(payment)
+    await session.flush()
+    try:
+        result = await get_gateway().charge_saved_card(
+            key,
+            customer=customer.customer_id,
+            payment_method=customer.default_payment_method,
+            amount=amount,
+            currency=invoice.currency.lower(),
+            metadata={
+                "practice_id": str(practice.id),
+                "invoice_id": str(invoice.id),
+                "payment_id": str(payment.id),
+                "purpose": kind,
+            },
+            description=f"{practice.name} {label.lower()}",
+        )
+    except GatewayUnavailable:
+        return  # pending: the payment_intent.succeeded webhook or reconcile settles it
+    except PaymentError as exc:
+        payments.mark_failed(payment, exc)
+        await session.flush()
+        log.info(
+            "fee not charged",
+            extra={"invoice_id": str(invoice.id), "fee": kind, "amount": format_money(amount, invoice.currency)},
+        )
+        return
+    payments.apply_charge(payment, result)
+    await invoices.recompute(session, invoice)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

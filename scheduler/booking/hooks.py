@@ -1,0 +1,66 @@
+"""Extension points other packages (billing) plug into without scheduler importing them.
+
+`app.py` (the composition root) registers the callbacks; booking services await them inside the same
+transaction as the change, so a callback that fails rolls the change back with it.
+
+- `on_status_change`: after an appointment moves from one status to another (arrive, complete, no-show,
+  cancel). Billing charges no-show and late-cancel fees here, and auto-charges a completed series visit.
+- `on_online_booking`: after a client books online, before the response. A callback that answers a
+  `PaymentHold` turns the booking into a `pending_payment` hold that expires after `hold_minutes`
+  unless paid; the client is sent to `checkout_url`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from scheduler.booking.models import Appointment, AppointmentStatus
+    from scheduler.practice.models import Practice
+
+
+@dataclass(frozen=True)
+class PaymentHold:
+    """The online booking must be paid (a deposit) within `hold_minutes` at `checkout_url`."""
+
+    checkout_url: str
+    hold_minutes: int
+
+
+StatusChangeHook = Callable[["AsyncSession", "Appointment", "AppointmentStatus", "AppointmentStatus"], Awaitable[None]]
+OnlineBookingHook = Callable[["AsyncSession", "Practice", "Appointment", str], Awaitable[PaymentHold | None]]
+
+on_status_change: list[StatusChangeHook] = []
+on_online_booking: list[OnlineBookingHook] = []
+
+
+def register_status_change(hook: StatusChangeHook) -> None:
+    """Add a callback once (apps are created more than once in one process: tests, workers)."""
+    if hook not in on_status_change:
+        on_status_change.append(hook)
+
+
+def register_online_booking(hook: OnlineBookingHook) -> None:
+    if hook not in on_online_booking:
+        on_online_booking.append(hook)
+
+
+async def status_changed(
+    session: AsyncSession, appointment: Appointment, old: AppointmentStatus, new: AppointmentStatus
+) -> None:
+    for hook in list(on_status_change):
+        await hook(session, appointment, old, new)
+
+
+async def online_booking_hold(
+    session: AsyncSession, practice: Practice, appointment: Appointment, base_url: str
+) -> PaymentHold | None:
+    for hook in list(on_online_booking):
+        hold = await hook(session, practice, appointment, base_url)
+        if hold is not None:
+            return hold
+    return None
