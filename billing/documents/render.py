@@ -12,6 +12,7 @@ from functools import cache
 
 import anyio.to_thread
 import jinja2
+from markupsafe import Markup
 from weasyprint import HTML
 
 from billing.documents.snapshot import DocumentKind, DocumentSnapshot
@@ -43,6 +44,13 @@ def _date(day: dt.date | None) -> str:
     return f"{day:%b} {day.day}, {day.year}"
 
 
+def _css_string(text: str) -> Markup:
+    """Text for a CSS string inside <style> (page footers): HTML escaping does not apply there, so
+    anything that could end the string or the style element is written as a CSS escape instead."""
+    escaped = "".join(f"\\{ord(c):X} " if c in "\\\"'<>&" or ord(c) < 32 else c for c in text)
+    return Markup(escaped)  # noqa: S704  (every character that could break out is escaped above)
+
+
 def _short_date(day: dt.date) -> str:
     return f"{day:%m/%d/%Y}"
 
@@ -58,6 +66,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["date"] = _date
     env.filters["mmddyyyy"] = _short_date
+    env.filters["css_string"] = _css_string
     return env
 
 
