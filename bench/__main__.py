@@ -15,14 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bench import bench_availability, bench_receipts
+from bench import bench_availability, bench_receipts, bench_series
 from bench.harness import Result, table
 from scheduler.migrations import runner
 from scheduler.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
 PG_URL = os.environ.get("CAREBOOK_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-BENCHMARKS = [bench_availability.run, bench_receipts.run]
+BENCHMARKS = [bench_availability.run, bench_receipts.run, bench_series.run]
 ONLY = os.environ.get("CAREBOOK_BENCH_ONLY")  # e.g. receipts: run one benchmark module
 
 

@@ -27,6 +27,7 @@ from billing.documents import wiring as documents_wiring
 from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
+from scheduler.booking.series_controllers import PlanSeriesController, SeriesController
 from scheduler.clients.controllers import ClientController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
@@ -34,6 +35,7 @@ from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
+from scheduler.plans.controllers import TreatmentPlanController
 from scheduler.practice.controllers import (
     PublicCatalogueController,
     StaffPracticeController,
@@ -114,6 +116,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ClientController,
             *billing_wiring.install(settings, payments.gateway),
             *documents_wiring.install(),
+            TreatmentPlanController,
+            PlanSeriesController,
+            SeriesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

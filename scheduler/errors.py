@@ -114,3 +114,17 @@ class TooManyAttempts(CarebookError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
         super().__init__(detail, retry_after=retry_after, **extra)
         self.retry_after = retry_after
+
+
+class NonexistentLocalTime(InvalidInput):
+    """A local wall time that the clocks skip (the spring-forward gap): never silently shifted."""
+
+    code = "nonexistent_local_time"
+    title = "That local time does not exist"
+
+
+class SeriesConflicts(Conflict):
+    """A series commit or edit that would book occurrences into conflicts; `conflicts` lists every one."""
+
+    code = "series_conflicts"
+    title = "Occurrences of the series conflict"

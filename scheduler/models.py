@@ -6,10 +6,11 @@ one Alembic history covers the whole schema. Scheduler code never uses them.
 
 import billing.documents.models  # issued documents (wiring only)
 import billing.models  # noqa: F401  (billing's tables; wiring only)
-from scheduler.booking.models import Appointment, AppointmentEvent
+from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.mail.models import OutboxMessage
+from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import (
     ApiToken,
     ExtraHours,
@@ -28,9 +29,11 @@ __all__ = [
     "ApiToken",
     "Appointment",
     "AppointmentEvent",
+    "AppointmentSeries",
     "Client",
     "ClientSignInLink",
     "ExtraHours",
+    "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",
     "Room",
@@ -41,6 +44,7 @@ __all__ = [
     "Therapist",
     "TherapistService",
     "TimeOff",
+    "TreatmentPlan",
     "WebSession",
     "WorkingHours",
 ]

@@ -37,7 +37,9 @@ class Problem(msgspec.Struct, kw_only=True):
     """An error as `application/problem+json` (RFC 9457). Branch on `code`; `field` names the input at fault.
 
     Some codes carry more facts (a `slot_taken` its `start` and `end`, an `already_exists` client its
-    `client_id`, an `invalid_transition` the `appointment_status`), so other members may be present.
+    `client_id`, an `invalid_transition` the `appointment_status`, a `series_conflicts` the list of
+    `conflicts`, each with its occurrence `index`, `start`, `reason` and `alternative`), so other members may be
+    present.
     """
 
     status: int

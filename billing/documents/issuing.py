@@ -12,6 +12,7 @@ Every issue is idempotent (looked up by subject first), so a hook that fires twi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from billing.documents import services
 from billing.documents.models import IssuedDocument
 from billing.documents.numbering import lock_counter
 from billing.documents.services import DocumentLinks, client_party, practice_party
-from billing.documents.snapshot import DocumentKind, DocumentLine, DocumentSnapshot, LineKind, Tender
+from billing.documents.snapshot import DocumentKind, DocumentLine, DocumentSnapshot, LineKind, LmnReference, Tender
 from billing.models import (
     Invoice,
     InvoiceLine,
@@ -37,8 +38,9 @@ from billing.models import (
     RefundStatus,
 )
 from billing.models import LineKind as BillingLineKind
-from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus
 from scheduler.clients.models import Client
+from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import Practice, Therapist
 
 FEE_PURPOSES = frozenset({"no_show_fee", "late_cancel_fee"})
@@ -134,7 +136,10 @@ async def receipt_when_due(session: AsyncSession, invoice: Invoice) -> IssuedDoc
     lines, payments, refunds = await _rows(session, invoice)
     by_id = {line.id: line for line in lines}
     visit_day = appointment.start_at.astimezone(_zone(practice)).date()
-    printed = [document_line(line, visit_day, by_id) for line in lines]
+    plan = await plan_of(session, appointment)
+    letters = await letters_of(session, plan)
+    codes = tuple(plan.diagnosis_codes) if plan is not None else ()
+    printed = [with_codes(document_line(line, visit_day, by_id), codes) for line in lines]
     therapist = await session.get_one(Therapist, appointment.therapist_id)
     client = await session.get_one(Client, invoice.client_id)
     charges = services.VisitCharges(
@@ -145,9 +150,55 @@ async def receipt_when_due(session: AsyncSession, invoice: Invoice) -> IssuedDoc
         lines=printed,
         tenders=[tender(p) for p in payments if p.purpose not in FEE_PURPOSES and p.amount > p.refunded],
         package_sessions_remaining=await _sessions_remaining(session, payments),
+        lmn=letters,
         included_refunds=tuple(str(r.id) for r in refunds),
     )
     return await services.issue_for_invoice(session, practice, charges, kind=DocumentKind.RECEIPT)
+
+
+async def plan_of(session: AsyncSession, appointment: Appointment) -> TreatmentPlan | None:
+    """The visit's treatment plan: its own, its series', or the client's latest plan for the same service."""
+    plan_id = appointment.plan_id
+    if plan_id is None and appointment.series_id is not None:
+        series = await session.get(AppointmentSeries, appointment.series_id)
+        plan_id = series.plan_id if series is not None else None
+    if plan_id is not None:
+        return await session.get(TreatmentPlan, plan_id)
+    plan: TreatmentPlan | None = await session.scalar(
+        select(TreatmentPlan)
+        .where(TreatmentPlan.client_id == appointment.client_id, TreatmentPlan.service_id == appointment.service_id)
+        .order_by(TreatmentPlan.created_at.desc())
+        .limit(1)
+    )
+    return plan
+
+
+async def letters_of(session: AsyncSession, plan: TreatmentPlan | None) -> list[LmnReference]:
+    """The plan's letters of medical necessity as a receipt cites them (never the condition's text)."""
+    if plan is None:
+        return []
+    letters = await session.scalars(
+        select(LetterOfMedicalNecessity)
+        .where(LetterOfMedicalNecessity.plan_id == plan.id)
+        .order_by(LetterOfMedicalNecessity.signed_on)
+    )
+    return [
+        LmnReference(
+            signed_on=letter.signed_on,
+            issuer_name=letter.issuer_name,
+            issuer_credential=letter.issuer_credential,
+            issuer_npi=letter.issuer_npi,
+            expires_on=letter.expires_on,
+        )
+        for letter in letters
+    ]
+
+
+def with_codes(line: DocumentLine, codes: tuple[str, ...]) -> DocumentLine:
+    """The plan's ICD-10 codes on the care lines (a coded service or add-on), nowhere else."""
+    if not codes or line.kind not in {LineKind.SERVICE, LineKind.ADDON} or not line.eligible:
+        return line
+    return dataclasses.replace(line, diagnosis_codes=codes)
 
 
 def _zone(practice: Practice) -> ZoneInfo:

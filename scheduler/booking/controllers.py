@@ -56,6 +56,9 @@ def appointment_out(appointment: Appointment, zone: ZoneInfo) -> AppointmentOut:
         source=appointment.source,
         cancel_reason=appointment.cancel_reason,
         cancelled_late=appointment.cancelled_late,
+        series_id=str(appointment.series_id) if appointment.series_id else None,
+        recurrence_id=appointment.recurrence_id.isoformat(timespec="minutes") if appointment.recurrence_id else None,
+        kind=appointment.kind,
     )
 
 

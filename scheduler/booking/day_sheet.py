@@ -53,6 +53,7 @@ class Visit:
     source: str
     cancel_reason: str
     cancelled_late: bool
+    series_label: str = ""  # "series 3/8" for an occurrence of a recurring series
 
     @property
     def is_cancelled(self) -> bool:
@@ -89,6 +90,7 @@ async def describe(session: AsyncSession, practice: Practice, appointments: Sequ
         t.id: t.display_name for t, _ in await practice_services.list_therapists(session, include_inactive=True)
     }
     room_names = {r.id: r.name for r in await practice_services.list_rooms(session, include_inactive=True)}
+    series_labels = await _series_labels(session, appointments)
     visits = []
     for appointment in appointments:
         client = clients.get(appointment.client_id)
@@ -111,9 +113,30 @@ async def describe(session: AsyncSession, practice: Practice, appointments: Sequ
                 source=appointment.source,
                 cancel_reason=appointment.cancel_reason,
                 cancelled_late=appointment.cancelled_late,
+                series_label=series_labels.get(appointment.id, ""),
             )
         )
     return visits
+
+
+async def _series_labels(session: AsyncSession, appointments: Sequence[Appointment]) -> dict[uuid.UUID, str]:
+    """'series n/N' per series occurrence: its place among its series' occurrences (one query)."""
+    series_ids = {a.series_id for a in appointments if a.series_id is not None}
+    if not series_ids:
+        return {}
+    rows = await session.execute(
+        select(Appointment.id, Appointment.series_id)
+        .where(Appointment.series_id.in_(series_ids))
+        .order_by(Appointment.series_id, Appointment.recurrence_id, Appointment.start_at)
+    )
+    members: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for appointment_id, series_id in rows:
+        members.setdefault(series_id, []).append(appointment_id)
+    return {
+        appointment_id: f"series {position}/{len(ids)}"
+        for ids in members.values()
+        for position, appointment_id in enumerate(ids, start=1)
+    }
 
 
 async def visible_therapists(session: AsyncSession, staff: StaffUser) -> list[Resource]:

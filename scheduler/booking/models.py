@@ -14,7 +14,19 @@ import uuid
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC, JsonB
-from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -87,10 +99,60 @@ class Appointment(TenantScoped, Base):
     # SHA-256 of the client's manage-link token; the token itself is only in the link.
     manage_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Recurring series: the series this occurrence belongs to, and its ORIGINAL local wall-clock start
+    # in the series' zone (RFC 5545 RECURRENCE-ID; unchanged when the occurrence is moved).
+    series_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointment_series.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
+    recurrence_id: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False), nullable=True, default=None)
+    kind: Mapped[str] = mapped_column(String(20), default="treatment", server_default="treatment")
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("treatment_plan.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
 
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+
+class AppointmentKind(enum.StrEnum):
+    TREATMENT = "treatment"
+    REASSESSMENT = "reassessment"
+
+
+class SeriesStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"  # truncated by a "this and following" split; the continuation is a child series
+    CANCELLED = "cancelled"
+
+
+class AppointmentSeries(TenantScoped, Base):
+    """A recurring series: local wall time + IANA zone + RRULE; its occurrences are appointments.
+
+    `sequence` is the RFC 5545 SEQUENCE: +1 on every change to the series or any of its occurrences.
+    """
+
+    __tablename__ = "appointment_series"
+
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("treatment_plan.id", ondelete="SET NULL"), nullable=True, index=True, default=None
+    )
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), index=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id", ondelete="RESTRICT"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id", ondelete="RESTRICT"))
+    room_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("room.id", ondelete="RESTRICT"), nullable=True, default=None
+    )
+    timezone: Mapped[str] = mapped_column(String(64))
+    dtstart_local: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    # RRULE value without DTSTART, e.g. "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=8"; UNTIL in UTC with Z.
+    rrule: Mapped[str] = mapped_column(String(500))
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(20), default=SeriesStatus.ACTIVE.value, server_default="active")
+    parent_series_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointment_series.id", ondelete="SET NULL"), nullable=True, default=None
+    )
 
 
 class AppointmentEvent(TenantScoped, Base):

@@ -43,6 +43,10 @@ class AppointmentOut(msgspec.Struct):
     source: str
     cancel_reason: str
     cancelled_late: bool
+    # A series occurrence: its series, its original local start (RECURRENCE-ID) and kind.
+    series_id: str | None = None
+    recurrence_id: str | None = None
+    kind: str = "treatment"
 
 
 class AppointmentList(msgspec.Struct):

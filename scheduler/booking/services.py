@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -56,7 +56,7 @@ from scheduler.booking.availability import (
 from scheduler.booking.availability import (
     ExtraHours as ExtraHoursRule,
 )
-from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEvent, AppointmentStatus
+from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEvent, AppointmentSeries, AppointmentStatus
 from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.clients.services import ClientDetails
@@ -221,7 +221,7 @@ async def _busy_blocks(
     therapist_ids: Sequence[uuid.UUID],
     room_ids: Sequence[uuid.UUID],
     window: Interval,
-    exclude: uuid.UUID | None,
+    exclude: uuid.UUID | Collection[uuid.UUID] | None,
 ) -> tuple[dict[uuid.UUID, Sequence[Interval]], dict[uuid.UUID, Sequence[Interval]]]:
     """Live appointment blocks over `window`, per therapist and per room, read in one query.
 
@@ -239,8 +239,10 @@ async def _busy_blocks(
             Appointment.block_start < window.end,
             Appointment.block_end > window.start,
         )
-        if exclude is not None:
+        if isinstance(exclude, uuid.UUID):
             stmt = stmt.where(Appointment.id != exclude)
+        elif exclude:
+            stmt = stmt.where(Appointment.id.not_in(exclude))
         for therapist_id, room_id, start, end in (await session.execute(stmt)).all():
             block = (start, end)
             by_therapist[therapist_id].append(block)
@@ -296,7 +298,7 @@ async def _load_calendars(
     therapists: list[uuid.UUID] | Service,
     rule: ServiceRule,
     window: Interval,
-    exclude: uuid.UUID | None = None,
+    exclude: uuid.UUID | Collection[uuid.UUID] | None = None,
 ) -> tuple[list[TherapistCalendar], list[RoomCalendar]]:
     """`load_calendars` for these therapist ids, or for every active therapist who performs a service
     (what `therapists_for(session, service, None)` returns, found inside the same union)."""
@@ -536,6 +538,17 @@ def _record(session: AsyncSession, appointment: Appointment, actor: Actor, actio
             detail=detail,
         )
     )
+
+
+async def touch_series(session: AsyncSession, appointment: Appointment) -> None:
+    """A change to a series occurrence is a change to its series: bump the series' SEQUENCE (RFC 5545)."""
+    if appointment.series_id is not None:
+        await session.execute(
+            update(AppointmentSeries)
+            .where(AppointmentSeries.id == appointment.series_id)
+            .values(sequence=AppointmentSeries.sequence + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass
@@ -801,6 +814,7 @@ async def reschedule(
         appointment.block_start = block.start
         appointment.block_end = block.end
     _record(session, appointment, actor, "rescheduled", previous=previous, start=start.isoformat())
+    await touch_series(session, appointment)
     await session.flush()
     previous_start = dt.datetime.fromisoformat(previous["start"])
     await notices.visit_rescheduled(session, practice, appointment, previous_start=previous_start, base_url=base_url)
@@ -836,6 +850,7 @@ async def cancel(
     appointment.cancelled_late = late
     appointment.cancelled_at = now
     _record(session, appointment, actor, "cancelled", reason=appointment.cancel_reason, late=late)
+    await touch_series(session, appointment)
     await session.flush()
     await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
     await notices.visit_cancelled(session, practice, appointment, base_url=base_url)
@@ -868,6 +883,7 @@ async def transition(
     previous = appointment.status
     appointment.status = target
     _record(session, appointment, actor, target.value, previous=previous.value)
+    await touch_series(session, appointment)
     await session.flush()
     await hooks.status_changed(session, appointment, previous, target)
     return appointment

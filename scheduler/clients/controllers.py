@@ -33,7 +33,16 @@ def client_out(client: Client) -> ClientOut:
 
 
 def details_from(data: ClientIn) -> ClientDetails:
-    return ClientDetails(**{f: getattr(data, f) for f in data.__struct_fields__})
+    fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "address"}
+    if data.address is not None:
+        fields.update(
+            address_line1=data.address.line1,
+            address_line2=data.address.line2,
+            city=data.address.city,
+            region=data.address.region,
+            postal_code=data.address.postal_code,
+        )
+    return ClientDetails(**fields)
 
 
 class ClientController(Controller):

@@ -7,7 +7,18 @@ import datetime as dt
 import msgspec
 
 
+class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+
+
 class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A client. The postal address comes either as the flat `address_*` fields or as one `address` object
+    (`{line1, line2, city, region, postal_code}`); the object wins where both are given."""
+
     first_name: str
     last_name: str
     email: str
@@ -18,6 +29,7 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
     city: str = ""
     region: str = ""
     postal_code: str = ""
+    address: AddressIn | None = None
 
 
 class ClientOut(msgspec.Struct):

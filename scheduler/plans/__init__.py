@@ -1,1 +1,1 @@
-"""plans domain."""
+"""Treatment plans and letters of medical necessity (health information: clinical pages only)."""

@@ -154,6 +154,8 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
 
     def block(visit: Visit) -> Block:
         detail = visit.service_name if view == "therapists" else f"{visit.service_name} · {visit.therapist_name}"
+        if visit.series_label:
+            detail = f"{detail} · {visit.series_label}"
         return Block(
             visit=visit,
             span=grid.visits.get(visit.id),

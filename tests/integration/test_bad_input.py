@@ -133,6 +133,21 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
     token = await _post(client, owner, f"{api}/tokens", {"label": "spare"})
     invoice = await _post(client, owner, f"{api}/appointments/{booked['appointment']['id']}/checkout", {})
     payment = await _post(client, owner, f"{api}/invoices/{invoice['id']}/payments", {"method": "cash", "amount": 100})
+    plan = await _post(
+        client,
+        owner,
+        f"{api}/treatment-plans",
+        {
+            "client_id": str(booked["appointment"]["client_id"]),
+            "therapist_id": therapist_id,
+            "service_id": str(service["id"]),
+            "diagnosis_codes": ["M62.830"],
+            "frequency": {"freq": "weekly", "weekdays": ["WE"]},
+            "sessions": 2,
+            "first_start": f"{weekday_ahead(21, 2).isoformat()}T11:00",
+        },
+    )
+    series = await _post(client, owner, f"{api}/treatment-plans/{plan['id']}/series", {"conflict_policy": "skip"})
     return {
         "slug": slug,
         "therapist_id": therapist_id,
@@ -147,6 +162,8 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "token_id": str(token["id"]),
         "invoice_id": str(invoice["id"]),
         "payment_id": str(payment["id"]),
+        "plan_id": str(plan["id"]),
+        "series_id": str(series["series"]["id"]),
     }
 
 
@@ -221,6 +238,8 @@ def sample(schema: dict[str, Any]) -> Any:
     choices = [_resolve(doc, s) for s in schema.get("oneOf", schema.get("anyOf", [])) if s.get("type") != "null"]
     if choices:
         return sample(choices[0])
+    if schema.get("enum"):
+        return schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next(k for k in kind if k != "null")

@@ -3,6 +3,8 @@ the right documents, each once, through the same API the front desk uses."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tests.integration.billing_helpers import (
     checkout,
     desk_with_client,
@@ -11,7 +13,7 @@ from tests.integration.billing_helpers import (
     save_card,
     visit,
 )
-from tests.integration.booking_helpers import Client
+from tests.integration.booking_helpers import NEW_YORK, Client, weekday_ahead
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import pdf_text
 from tests.integration.fake_gateway import FakeGateway
@@ -129,3 +131,48 @@ async def test_a_no_show_fee_gets_no_receipt_and_no_acknowledgement(
     assert await _documents(client, desk.headers, desk.client_id) == []
     statement = await client.get(f"/api/v1/clients/{desk.client_id}/statements/2026.pdf", headers=desk.headers)
     assert "No-show" not in pdf_text(statement.content)
+
+
+async def test_receipt_carries_the_plans_icd10_codes_and_lmn_and_the_superbill_its_referring_provider(
+    client: Client, factory: Factory, fake: FakeGateway
+) -> None:
+    desk = await desk_with_client(client, factory)
+    today = dt.datetime.now(NEW_YORK).date()
+    signed = today - dt.timedelta(days=60)
+    plan = await client.post(
+        "/api/v1/treatment-plans",
+        json={
+            "client_id": desk.client_id,
+            "therapist_id": desk.therapist_id,
+            "service_id": desk.service_id,
+            "diagnosis_codes": ["M54.50", "M62.830"],
+            "frequency": {"freq": "weekly", "weekdays": ["WE"]},
+            "sessions": 4,
+            "first_start": f"{weekday_ahead(21, 2).isoformat()}T11:00",
+            "lmn": {
+                "issuer_name": "Dr. Grace Hopper",
+                "issuer_credential": "DC",
+                "issuer_npi": "1122334455",
+                "signed_on": signed.isoformat(),
+                "expires_on": (signed + dt.timedelta(days=364)).isoformat(),
+                "condition": "Chronic low back pain",
+            },
+        },
+        headers=desk.owner.headers,
+    )
+    assert plan.status_code == 201, plan.text
+    appointment = await visit(client, desk)
+    await client.post(f"/api/v1/appointments/{appointment}/complete", headers=desk.headers)
+    inv = await checkout(client, desk, appointment)
+    assert (await pay(client, desk, inv["id"], "cash", desk.price)).status_code == 201
+
+    receipt = pdf_text((await client.get(f"/api/v1/invoices/{inv['id']}/receipt.pdf", headers=desk.headers)).content)
+    assert "M54.50, M62.830" in receipt
+    assert f"LMN on file, signed {signed:%B} {signed.day}, {signed.year} by Dr. Grace Hopper, DC" in receipt
+    assert "Chronic low back pain" not in receipt  # the letter is cited, its condition never printed
+
+    superbill = await client.get(f"/api/v1/appointments/{appointment}/superbill.pdf", headers=desk.headers)
+    assert superbill.status_code == 200
+    text = pdf_text(superbill.content)
+    for expected in ["A. M54.50", "B. M62.830", "Dr. Grace Hopper, DC", "NPI 1122334455", " 11 97124", "AB 4"]:
+        assert expected in text, expected
