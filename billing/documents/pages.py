@@ -8,20 +8,24 @@ client and serve only that client's own documents.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents import services
-from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response
-from billing.documents.links import LinkInvalid, read_download_token
+from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response, signed_url
+from billing.documents.links import DEFAULT_LIFETIME, LinkInvalid, read_download_token
 from billing.documents.snapshot import TITLES, DocumentKind
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import NotFound
 from scheduler.practice.deps import provide_public_practice
+from scheduler.practice.models import Practice
+from scheduler.settings import Settings
 from scheduler.validation import parse_uuid
 from scheduler.web.format import format_money
 from scheduler.web.portal import PortalClient, PortalSignInRequired, provide_portal_client
@@ -103,3 +107,15 @@ class SignedDocumentController(Controller):
         # The session is scoped to the slug's practice: a genuine token under another practice's slug finds nothing.
         document, pdf = await services.open_document(db_session, document_id)
         return pdf_response(document, pdf)
+
+
+async def signed_links_for_invoice(
+    session: AsyncSession, settings: Settings, practice: Practice, invoice_id: uuid.UUID
+) -> list[dict[str, str]]:
+    """Signed, expiring links to the receipt or acknowledgement an invoice has, for the checkout confirmation."""
+    expires_at = services.utcnow() + DEFAULT_LIFETIME
+    return [
+        {"label": f"{TITLES[d.kind]} {d.number}", "url": signed_url(settings, practice, d, expires_at)}
+        for d in await services.invoice_documents(session, invoice_id)
+        if d.kind in PORTAL_KINDS
+    ]

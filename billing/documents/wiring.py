@@ -10,9 +10,15 @@ from billing import events
 from billing.documents import issuing
 from billing.documents.controllers import DocumentController
 from billing.documents.pages import PortalDocumentsController, SignedDocumentController
+from billing.documents.staff_pages import StaffDocumentsPages
 from scheduler.booking import hooks
 
-ROUTE_HANDLERS: list[Any] = [DocumentController, PortalDocumentsController, SignedDocumentController]
+ROUTE_HANDLERS: list[Any] = [
+    DocumentController,
+    PortalDocumentsController,
+    SignedDocumentController,
+    StaffDocumentsPages,
+]
 
 
 def install() -> list[Any]:
