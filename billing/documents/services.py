@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents.models import DocumentRendition, IssuedDocument
+from billing.models import Invoice
 from billing.documents.numbering import hold_write_lock, lock_counter, next_seq
 from billing.documents.render import page_size_for, render_pdf_off_loop
 from billing.documents.snapshot import (
@@ -400,6 +401,8 @@ async def get_document(
 
 
 async def invoice_documents(session: AsyncSession, invoice_id: uuid.UUID) -> list[IssuedDocument]:
+    if await session.scalar(select(Invoice.id).where(Invoice.id == invoice_id)) is None:
+        raise NotFound("No such invoice.", field="invoice_id")
     query = select(IssuedDocument).where(IssuedDocument.invoice_id == invoice_id)
     return list(await session.scalars(query.order_by(IssuedDocument.issued_at, IssuedDocument.number)))
 
