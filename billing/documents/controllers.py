@@ -9,7 +9,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from billing.documents import services
+from billing.documents import services, statements
 from billing.documents.links import DEFAULT_LIFETIME, make_download_token
 from billing.documents.models import IssuedDocument
 from billing.documents.schemas import CreditNoteIn, DocumentList, DocumentOut, DownloadLinkOut
@@ -119,7 +119,7 @@ class DocumentController(Controller):
     ) -> Response[bytes]:
         year = parse_year(year_pdf)
         client = await _client(db_session, client_id)
-        document = await services.issue_statement(db_session, practice, client, year)
+        document = await statements.issue_statement(db_session, practice, client, year)
         return pdf_response(document, await services.document_pdf(db_session, document))
 
     @get(
@@ -132,11 +132,11 @@ class DocumentController(Controller):
     async def superbill(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
     ) -> Response[bytes]:
-        receipt = await services.visit_receipt(db_session, parse_uuid(appointment_id, "appointment_id"))
+        receipt = await statements.visit_receipt(db_session, parse_uuid(appointment_id, "appointment_id"))
         if receipt is None or receipt.client_id is None:
             raise NotFound("The visit has no receipt yet: a superbill follows the receipt.", field="appointment_id")
         client = await client_services.get_client(db_session, receipt.client_id)
-        document = await services.issue_superbill(db_session, practice, client, receipt.appointment_id)  # type: ignore[arg-type]
+        document = await statements.issue_superbill(db_session, practice, client, receipt.appointment_id)  # type: ignore[arg-type]
         return pdf_response(document, await services.document_pdf(db_session, document))
 
     @get(

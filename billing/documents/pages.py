@@ -17,7 +17,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.documents import services
+from billing.documents import services, statements
 from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response, signed_url
 from billing.documents.links import DEFAULT_LIFETIME, LinkInvalid, read_download_token
 from billing.documents.snapshot import TITLES, DocumentKind
@@ -85,7 +85,7 @@ class PortalDocumentsController(Controller):
     async def statement(
         self, db_session: DbSession, practice: PathPractice, client: PortalClient, year_pdf: FromPath[str]
     ) -> Response[bytes]:
-        document = await services.issue_statement(db_session, practice, client, parse_year(year_pdf))
+        document = await statements.issue_statement(db_session, practice, client, parse_year(year_pdf))
         return pdf_response(document, await services.document_pdf(db_session, document))
 
 

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from billing.documents import services
+from billing.documents import services, statements
 from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response
 from billing.documents.models import IssuedDocument
 from billing.documents.snapshot import TITLES
@@ -101,5 +101,5 @@ class StaffDocumentsPages(Controller):
     ) -> Response[bytes]:
         year = parse_year(year_pdf)
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
-        document = await services.issue_statement(db_session, practice, client, year)
+        document = await statements.issue_statement(db_session, practice, client, year)
         return pdf_response(document, await services.document_pdf(db_session, document))

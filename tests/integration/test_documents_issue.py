@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.documents import services
+from billing.documents import services, statements
 from billing.documents.models import DocumentImmutable, IssuedDocument
 from billing.documents.snapshot import DocumentKind, DocumentLine, LineKind, Tender
 from scheduler.db import scope_session, session_scope
@@ -114,7 +114,7 @@ async def test_no_show_fee_never_appears_on_a_receipt_or_superbill(factory: Fact
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
-        superbill = await services.issue_superbill(session, practice, place.client, receipt.appointment_id)  # type: ignore[arg-type]
+        superbill = await statements.issue_superbill(session, practice, place.client, receipt.appointment_id)  # type: ignore[arg-type]
     assert "No-show" not in await _text(factory, superbill)
 
 
@@ -330,8 +330,8 @@ async def test_year_end_statement_lists_every_eligible_service_of_the_year(facto
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
-        statement = await services.issue_statement(session, practice, place.client, 2026)
-        again = await services.issue_statement(session, practice, place.client, 2026)
+        statement = await statements.issue_statement(session, practice, place.client, 2026)
+        again = await statements.issue_statement(session, practice, place.client, 2026)
     assert again.id == statement.id  # nothing changed: the same document, the same bytes
     snapshot = statement.snapshot
     assert [line.service_date for line in snapshot.lines] == [dt.date(2026, 1, 20)] * 2 + [dt.date(2026, 3, 2)]
@@ -368,12 +368,12 @@ async def test_statement_after_a_new_visit_is_a_new_numbered_document(factory: F
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
-        first = await services.issue_statement(session, practice, place.client, 2026)
+        first = await statements.issue_statement(session, practice, place.client, 2026)
     await _issue(factory, place, day=dt.date(2026, 2, 20))
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
-        second = await services.issue_statement(session, practice, place.client, 2026)
+        second = await statements.issue_statement(session, practice, place.client, 2026)
     assert (first.number, second.number) == ("ST-000001", "ST-000002")
     assert len(second.snapshot.lines) == 2
 
@@ -385,7 +385,7 @@ async def test_superbill_prints_the_cms_1500_fields(factory: Factory) -> None:
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
-        superbill = await services.issue_superbill(session, practice, place.client, appointment_id)
+        superbill = await statements.issue_superbill(session, practice, place.client, appointment_id)
     text_ = await _text(factory, superbill)
     for expected in [
         "Superbill",
@@ -420,4 +420,4 @@ async def test_superbill_before_the_receipt_is_not_found(factory: Factory) -> No
         scope_session(session, place.practice.id)
         practice = await session.get_one(Practice, place.practice.id)
         with pytest.raises(NotFound):
-            await services.issue_superbill(session, practice, place.client, appointment_id)
+            await statements.issue_superbill(session, practice, place.client, appointment_id)
