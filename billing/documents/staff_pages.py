@@ -9,12 +9,12 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from billing.documents import services, statements
 from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response
 from billing.documents.models import IssuedDocument
-from billing.documents.snapshot import TITLES
+from billing.documents.snapshot import TITLES, DocumentKind
 from scheduler.auth import page_staff
 from scheduler.clients import services as client_services
 from scheduler.deps import CurrentStaff, DbSession, PathPractice
@@ -60,6 +60,7 @@ class StaffDocumentsPages(Controller):
                 "user": staff,
                 "heading": f"{client.full_name}: receipts and statements",
                 "client": client,
+                "no_receipt": False,
                 "years": [this_year, this_year - 1],
                 "documents": document_rows(list(reversed(await services.client_documents(db_session, client.id)))),
             },
@@ -76,11 +77,22 @@ class StaffDocumentsPages(Controller):
                 "practice": practice,
                 "user": staff,
                 "heading": "Invoice documents",
+                "no_receipt": not any(d.kind is DocumentKind.RECEIPT for d in documents),
                 "client": None,
                 "years": [],
                 "documents": document_rows(documents),
             },
         )
+
+    @get("/invoices/{invoice_id:str}/receipt", name="staff_invoice_receipt")
+    async def invoice_receipt(self, db_session: DbSession, staff: CurrentStaff, invoice_id: FromPath[str]) -> Redirect:
+        """The checkout screen's "Receipt" link: the receipt's PDF once issued, else the invoice's documents
+        (a payment acknowledgement, or nothing yet) with the reason."""
+        documents = await services.invoice_documents(db_session, parse_uuid(invoice_id, "invoice_id"))
+        receipt = next((d for d in documents if d.kind is DocumentKind.RECEIPT), None)
+        if receipt is not None:
+            return Redirect(path=f"/staff/documents/{receipt.id}.pdf", status_code=303)
+        return Redirect(path=f"/staff/invoices/{invoice_id}/documents", status_code=303)
 
     @get("/documents/{document_pdf:str}")
     async def document_pdf(

@@ -69,3 +69,21 @@ async def test_the_desk_opens_a_clients_receipts_and_statement_from_the_appointm
     assert "R-000001" in pdf_text(statement.content)
     invoice_page = await client.get(f"/staff/invoices/{inv['id']}/documents")
     assert "R-000001" in invoice_page.text
+    # The checkout screen's "Receipt" link opens the receipt itself.
+    link = await client.get(f"/staff/invoices/{inv['id']}/receipt", follow_redirects=False)
+    assert link.status_code == 303
+    assert link.headers["location"] == receipt_href.group(1)
+
+
+async def test_the_receipt_link_before_completion_says_why_there_is_none(client: Client, factory: Factory) -> None:
+    desk = await desk_with_client(client, factory)
+    inv = await checkout(client, desk, await visit(client, desk))
+    form = await client.get("/login")
+    await client.post(
+        "/login",
+        data={"email": desk.staff.user.email, "password": PASSWORD, "_csrf_token": csrf_of(form.text)},
+        headers=HTML,
+    )
+    page = await client.get(f"/staff/invoices/{inv['id']}/receipt")
+    assert page.status_code == 200
+    assert "No receipt yet" in page.text
