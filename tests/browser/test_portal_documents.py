@@ -24,6 +24,8 @@ from scheduler.practice.services import hash_token
 from scheduler.settings import Settings
 from tests.integration.documents_helpers import pdf_text
 
+# First pages for review, next to the front desk's screenshots (also recorded as test properties).
+PNG_DIR = Path("/tmp")  # noqa: S108
 TODAY = dt.datetime.now(dt.UTC).date()
 VISIT_DAY = TODAY - dt.timedelta(days=1) if TODAY.timetuple().tm_yday > 1 else TODAY
 
@@ -95,8 +97,8 @@ async def _client_with_a_receipt(settings: Settings) -> str:
     return f"/p/demo/portal/sign-in/{token}"
 
 
-def _first_page_png(pdf: Path) -> Path:
-    stem = pdf.with_suffix("")
+def _first_page_png(pdf: Path, name: str) -> Path:
+    stem = PNG_DIR / f"carebook-portal-{name}"
     subprocess.run(
         ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)], check=True
     )
@@ -139,7 +141,7 @@ async def test_client_signs_in_by_link_and_downloads_this_years_statement_and_a_
     assert "LMN on file" in receipt_text
 
     for name, pdf in (("statement", statement), ("receipt", receipt)):
-        png = _first_page_png(pdf)
+        png = _first_page_png(pdf, name)
         assert png.stat().st_size > 10_000
         record_property(f"{name}_png", str(png))
         print(f"{name} first page: {png}")
