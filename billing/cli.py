@@ -6,10 +6,10 @@ import asyncio
 
 import click
 
-from billing import webhooks
+from billing.reconcile import replay_undelivered
 from billing.runtime import get_gateway
 from billing.wiring import install
-from scheduler.db import build_alchemy_config, session_scope
+from scheduler.db import build_alchemy_config
 from scheduler.settings import get_settings
 
 
@@ -27,15 +27,11 @@ def reconcile(limit: int) -> None:
 
     async def work() -> dict[str, int]:
         config = build_alchemy_config(settings, pooled=False)
-        counts = {"applied": 0, "duplicate": 0, "ignored": 0}
         try:
-            for event in await get_gateway().list_undelivered_events(limit=limit):
-                async with session_scope(config) as session:
-                    counts[await webhooks.handle_event(session, event)] += 1
+            return await replay_undelivered(config, get_gateway(), limit)
         finally:
             await config.get_engine().dispose()
             await get_gateway().close()
-        return counts
 
     counts = asyncio.run(work())
     click.echo(

@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
-from billing import invoices, packages, payments, policy, webhooks
+from billing import invoices, packages, payments, plans, policy, webhooks
 from billing.models import Invoice, Payment, StripeCustomer
 from billing.runtime import get_gateway
 from billing.schemas import (
@@ -24,6 +24,8 @@ from billing.schemas import (
     PackageSale,
     PaymentCreate,
     PaymentOut,
+    PlanBillingIO,
+    PlanBillingList,
     PolicyIO,
     PurchaseOut,
     RefundCreate,
@@ -309,6 +311,41 @@ class BillingSetupController(Controller):
             ),
         )
         return _package_out(package)
+
+
+class PlanBillingController(Controller):
+    """How a treatment plan's series is paid: per visit, the saved card as each visit completes, or a package."""
+
+    path = "/api/v1/billing/plans"
+    tags = ["billing"]
+    dependencies = {"staff": DESK, "practice": Provide(provide_staff_practice)}
+    security = STAFF_SECURITY
+
+    @get("/", operation_id="listPlanBilling", responses=STAFF_READ_PROBLEMS)
+    async def list_all(self, db_session: DbSession, staff: CurrentStaff) -> PlanBillingList:
+        return PlanBillingList(items=[_plan_billing_out(row) for row in await plans.list_plan_billing(db_session)])
+
+    @put("/", operation_id="setPlanBilling", responses=WRITE_PROBLEMS)
+    async def set_one(self, db_session: DbSession, staff: CurrentStaff, data: JSONBody[PlanBillingIO]) -> PlanBillingIO:
+        row = await plans.set_plan_billing(
+            db_session,
+            parse_uuid_field(data.plan_id, "plan_id"),
+            plans.PlanBillingIn(
+                mode=data.mode,
+                package_purchase_id=parse_uuid_field(data.package_purchase_id, "package_purchase_id")
+                if data.package_purchase_id
+                else None,
+            ),
+        )
+        return _plan_billing_out(row)
+
+
+def _plan_billing_out(row: Any) -> PlanBillingIO:
+    return PlanBillingIO(
+        plan_id=str(row.plan_id),
+        mode=row.mode.value,
+        package_purchase_id=str(row.package_purchase_id) if row.package_purchase_id else None,
+    )
 
 
 def _package_out(package: Any) -> PackageOut:

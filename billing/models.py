@@ -23,6 +23,12 @@ def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
     return Enum(cls, native_enum=False, length=length, validate_strings=True, values_callable=enum_values)
 
 
+class PlanPaymentMode(enum.StrEnum):
+    PER_VISIT = "per_visit"  # paid at the desk after each visit (the default)
+    AUTO_CHARGE = "auto_charge"  # the saved card is charged when each occurrence is completed
+    PACKAGE = "package"  # a session of a package bought for the plan is used when each is completed
+
+
 class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
     PAID = "paid"
@@ -264,3 +270,17 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     type: Mapped[str] = mapped_column(String(100))
     practice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("practice.id", ondelete="SET NULL"), nullable=True)
+
+
+class PlanBilling(TenantScoped, Base):
+    """How a treatment plan's series is paid for, visit by visit."""
+
+    __tablename__ = "plan_billing"
+    __table_args__ = (UniqueConstraint("practice_id", "plan_id", name="uq_plan_billing_plan"),)
+
+    # The treatment plan (table treatment_plan, from the series branch: the FK is added when both land).
+    plan_id: Mapped[uuid.UUID] = mapped_column()
+    mode: Mapped[PlanPaymentMode] = mapped_column(_enum(PlanPaymentMode), default=PlanPaymentMode.PER_VISIT)
+    package_purchase_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("package_purchase.id", ondelete="RESTRICT"), nullable=True
+    )

@@ -85,3 +85,21 @@ def deposit_amount(kind: str, price: int, *, fixed: int = 0, percent_bp: int = 0
         return min(percent_of(price, max(percent_bp, 0)), price)
     msg = f"unknown deposit kind {kind!r}"
     raise ValueError(msg)
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """What a person types ("12.50", "$1,299", "80") as minor units; more decimals than the currency has
+    is refused rather than rounded. Raises ValueError."""
+    cleaned = text.strip().replace(",", "").lstrip("$€£¥").strip()
+    negative = cleaned.startswith("-")
+    cleaned = cleaned.lstrip("-").strip()
+    if not cleaned or not all(ch.isdigit() or ch == "." for ch in cleaned) or cleaned.count(".") > 1:
+        msg = f"not an amount: {text!r}"
+        raise ValueError(msg)
+    digits = minor_digits(currency)
+    whole, _, fraction = cleaned.partition(".")
+    if len(fraction) > digits:
+        msg = f"{currency} has {digits} decimal places"
+        raise ValueError(msg)
+    value: int = int(whole or "0") * 10**digits + int(fraction.ljust(digits, "0") or "0")
+    return -value if negative else value

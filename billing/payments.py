@@ -294,8 +294,7 @@ async def _send_pay_link(
     body = mail.render(
         "pay_link.txt",
         first_name=client.first_name,
-        practice_name=practice.name,
-        practice_phone=practice.phone,
+        practice={"name": practice.name, "phone": practice.phone},
         amount=format_money(payment.amount, payment.currency),
         pay_url=checkout.url,
     )

@@ -9,6 +9,7 @@ The gateway is at `app.state.payment_gateway` for code that runs outside a reque
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Litestar
@@ -62,10 +63,12 @@ class PaymentGatewayPlugin(InitPluginProtocol):
 
         def install(app: Litestar) -> None:
             sandbox.webhooks.poster = asgi_poster(app, base_url)
+            sandbox.webhooks.loop = asyncio.get_running_loop()
 
         return install
 
     async def _close(self) -> None:
         if self.gateway.sandbox is not None:
             await self.gateway.sandbox.webhooks.drain()
+            self.gateway.sandbox.webhooks.loop = None
         await self.gateway.close()

@@ -138,3 +138,13 @@ class SaveCardIn(msgspec.Struct, forbid_unknown_fields=True):
 class WebhookAck(msgspec.Struct):
     received: bool
     outcome: str
+
+
+class PlanBillingIO(msgspec.Struct, forbid_unknown_fields=True):
+    plan_id: str
+    mode: str = "per_visit"  # per_visit | auto_charge | package
+    package_purchase_id: str | None = None
+
+
+class PlanBillingList(msgspec.Struct):
+    items: list[PlanBillingIO]

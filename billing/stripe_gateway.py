@@ -33,6 +33,7 @@ from billing.gateway import (
     check_metadata,
 )
 from billing.sandbox import SandboxTimeout, StripeSandbox
+from billing.stripe_objects import charge_result, checkout_session, object_id, saved_card, webhook_event
 
 MAX_NETWORK_RETRIES = 2
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -86,83 +87,6 @@ def _dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, stripe.StripeObject):
         return obj.to_dict()
     return dict(obj) if isinstance(obj, Mapping) else {}
-
-
-def _id(value: Any) -> str | None:
-    """An id field that may have been expanded into an object."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        found = value.get("id")
-        return found if isinstance(found, str) else None
-    return None
-
-
-def _card_of(payment_method: Any) -> tuple[str | None, str | None]:
-    card = payment_method.get("card") if isinstance(payment_method, Mapping) else None
-    if not isinstance(card, Mapping):
-        return None, None
-    return card.get("brand"), card.get("last4")
-
-
-def _charge_result(pi: Mapping[str, Any]) -> ChargeResult:
-    brand, last4 = _card_of(pi.get("payment_method"))
-    charge = pi.get("latest_charge")
-    if brand is None and isinstance(charge, Mapping):
-        details = charge.get("payment_method_details") or {}
-        brand, last4 = _card_of(details)
-    return ChargeResult(
-        payment_intent_id=str(pi["id"]),
-        status=str(pi["status"]),
-        amount=int(pi["amount"]),
-        amount_received=int(pi.get("amount_received") or 0),
-        currency=str(pi["currency"]),
-        customer_id=_id(pi.get("customer")),
-        payment_method_id=_id(pi.get("payment_method")),
-        card_brand=brand,
-        card_last4=last4,
-        charge_id=_id(charge),
-        metadata=dict(pi.get("metadata") or {}),
-    )
-
-
-def _checkout_session(session: Mapping[str, Any]) -> CheckoutSession:
-    pi = session.get("payment_intent")
-    seti = session.get("setup_intent")
-    intent = pi if isinstance(pi, Mapping) else seti if isinstance(seti, Mapping) else {}
-    payment_method = intent.get("payment_method")
-    brand, last4 = _card_of(payment_method)
-    mode: CheckoutMode = "setup" if session.get("mode") == "setup" else "payment"
-    return CheckoutSession(
-        id=str(session["id"]),
-        url=session.get("url"),
-        mode=mode,
-        status=str(session.get("status")),
-        payment_status=str(session.get("payment_status")),
-        customer_id=_id(session.get("customer")),
-        amount_total=session.get("amount_total"),
-        currency=session.get("currency"),
-        payment_intent_id=_id(pi),
-        setup_intent_id=_id(seti),
-        payment_method_id=_id(payment_method),
-        card_brand=brand,
-        card_last4=last4,
-        metadata=dict(session.get("metadata") or {}),
-    )
-
-
-def _saved_card(pm: Mapping[str, Any]) -> SavedCard:
-    card = pm.get("card") or {}
-    return SavedCard(
-        payment_method_id=str(pm["id"]),
-        brand=card.get("brand"),
-        last4=card.get("last4"),
-        exp_month=card.get("exp_month"),
-        exp_year=card.get("exp_year"),
-        customer_id=_id(pm.get("customer")),
-    )
 
 
 def translate_error(exc: stripe.StripeError) -> PaymentError:  # noqa: PLR0911
@@ -311,7 +235,7 @@ class StripeGateway:
             session = await self.client.v1.checkout.sessions.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return _checkout_session(session.to_dict())
+        return checkout_session(session.to_dict())
 
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
         params = {"expand": ["payment_intent.payment_method", "setup_intent.payment_method"]}
@@ -319,7 +243,7 @@ class StripeGateway:
             session = await self.client.v1.checkout.sessions.retrieve_async(session_id, params)  # type: ignore[arg-type]
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return _checkout_session(session.to_dict())
+        return checkout_session(session.to_dict())
 
     async def expire_checkout_session(self, session_id: str) -> CheckoutSession:
         current = await self.retrieve_checkout_session(session_id)
@@ -362,7 +286,7 @@ class StripeGateway:
             intent = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return _charge_result(intent.to_dict())
+        return charge_result(intent.to_dict())
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> ChargeResult:
         try:
@@ -371,7 +295,7 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return _charge_result(intent.to_dict())
+        return charge_result(intent.to_dict())
 
     # ------------------------------------------------------------------------------------ saved cards
 
@@ -380,7 +304,7 @@ class StripeGateway:
             page = await self.client.v1.payment_methods.list_async({"customer": customer, "type": "card", "limit": 100})
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return [_saved_card(pm.to_dict()) for pm in page.data]
+        return [saved_card(pm.to_dict()) for pm in page.data]
 
     async def attach_card(self, idempotency_key: str, *, customer: str, payment_method: str) -> SavedCard:
         try:
@@ -389,7 +313,7 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
-        return _saved_card(pm.to_dict())
+        return saved_card(pm.to_dict())
 
     # ---------------------------------------------------------------------------------------- refunds
 
@@ -419,8 +343,8 @@ class StripeGateway:
             status=str(data.get("status")),
             amount=int(data["amount"]),
             currency=str(data["currency"]),
-            payment_intent_id=_id(data.get("payment_intent")),
-            charge_id=_id(data.get("charge")),
+            payment_intent_id=object_id(data.get("payment_intent")),
+            charge_id=object_id(data.get("charge")),
             metadata=dict(data.get("metadata") or {}),
         )
 
@@ -432,7 +356,7 @@ class StripeGateway:
         try:
             while len(events) < limit:
                 page = await self.client.v1.events.list_async(params)  # type: ignore[arg-type]
-                events.extend(_webhook_event(event.to_dict()) for event in page.data)
+                events.extend(webhook_event(event.to_dict()) for event in page.data)
                 if not page.has_more or not page.data:
                     break
                 params["starting_after"] = page.data[-1].id
@@ -459,7 +383,7 @@ class StripeGateway:
         ):
             raise InvalidWebhook("The webhook body is not a Stripe event.")
         try:
-            return _webhook_event(payload)
+            return webhook_event(payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidWebhook("The webhook body is not a Stripe event.") from exc
 
@@ -467,19 +391,3 @@ class StripeGateway:
         http_client = self.client._requestor._client
         if http_client is not None:
             await http_client.close_async()  # type: ignore[no-untyped-call]
-
-
-def _webhook_event(event: Mapping[str, Any]) -> WebhookEvent:
-    data = event["data"]
-    obj = data["object"]
-    if not isinstance(obj, dict):
-        raise TypeError("event data.object must be an object")
-    previous = data.get("previous_attributes")
-    return WebhookEvent(
-        id=str(event["id"]),
-        type=str(event["type"]),
-        created=datetime.fromtimestamp(int(event["created"]), tz=UTC),
-        data=obj,
-        previous_attributes=previous if isinstance(previous, dict) else None,
-        livemode=bool(event.get("livemode", False)),
-    )

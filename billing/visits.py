@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, payments
+from billing import invoices, payments, plans
 from billing.gateway import GatewayUnavailable, PaymentError
 from billing.models import DepositKind, InvoiceLine, LineKind, Payment, PaymentMethod, PaymentStatus
 from billing.money import deposit_amount, format_money
@@ -96,9 +96,13 @@ async def deposit_hold(
 async def visit_status_changed(
     session: AsyncSession, appointment: Appointment, old: AppointmentStatus, new: AppointmentStatus
 ) -> None:
-    """`on_status_change`: the no-show fee, and the late-cancel fee when the desk cancels inside the window."""
+    """`on_status_change`: a completed plan visit is paid per the plan's policy; the no-show fee; the late-cancel
+    fee when the desk cancels inside the window."""
     if old is AppointmentStatus.PENDING_PAYMENT:
         return  # an unpaid hold owes nothing
+    if new is AppointmentStatus.COMPLETED:
+        await plans.visit_completed(session, appointment)
+        return
     policy = await get_policy(session)
     if new is AppointmentStatus.NO_SHOW and policy.no_show_fee > 0:
         await charge_fee(session, appointment, policy.no_show_fee, kind="no_show_fee", label="No-show fee")

@@ -88,8 +88,9 @@ async def confirm_checkout(session: AsyncSession, checkout_session_id: str) -> P
         payment.gateway_payment_intent = checkout.payment_intent_id
         payment.card_brand = checkout.card_brand
         payment.card_last4 = checkout.card_last4
-        await _remember_card(session, invoice, checkout.payment_method_id, checkout.card_brand, checkout.card_last4)
         await invoices.recompute(session, invoice)
+    # Whichever event settled the payment (this one or payment_intent.succeeded), the card is kept.
+    await _remember_card(session, invoice, checkout.payment_method_id, checkout.card_brand, checkout.card_last4)
     if payment.purpose == "deposit" and invoice.appointment_id is not None:
         await _confirm_hold(session, invoice.appointment_id)
     return payment
@@ -145,6 +146,7 @@ async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> No
         if appointment.status is AppointmentStatus.PENDING_PAYMENT:
             appointment.status = AppointmentStatus.CANCELLED
             appointment.cancel_reason = "hold expired"
+            appointment.cancelled_at = invoices.utcnow()
             session.add(
                 AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={})
             )

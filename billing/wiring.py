@@ -15,8 +15,10 @@ from billing.controllers import (
     ClientBillingController,
     InvoiceController,
     PaymentController,
+    PlanBillingController,
     stripe_webhook,
 )
+from billing.desk_pages import CheckoutPagesController
 from billing.gateway import PaymentGateway
 from billing.pages import CheckoutReturnPage
 from billing.runtime import set_gateway, set_gateway_factory
@@ -29,7 +31,9 @@ ROUTE_HANDLERS: list[Any] = [
     PaymentController,
     BillingSetupController,
     ClientBillingController,
+    PlanBillingController,
     CheckoutReturnPage,
+    CheckoutPagesController,
     stripe_webhook,
 ]
 

@@ -148,6 +148,18 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_intent.get() else "BEGIN")
 
 
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Transactions begun inside this block take SQLite's write lock up front (BEGIN IMMEDIATE): for a
+    read-then-write done by code we do not own (the session store), which would otherwise fail with
+    "database is locked" when another connection commits between its read and its write."""
+    token = _sqlite_write_intent.set(True)
+    try:
+        yield
+    finally:
+        _sqlite_write_intent.reset(token)
+
+
 def _sqlite_no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 

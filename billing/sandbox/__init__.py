@@ -15,7 +15,7 @@ from billing.sandbox.emulator import (
     SandboxTimeout,
     StripeSandbox,
 )
-from billing.sandbox.state import StripeApiError
+from billing.sandbox.errors import StripeApiError
 from billing.sandbox.webhooks import sign
 
 __all__ = [

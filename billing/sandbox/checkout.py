@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from billing.sandbox.cards import TEST_CARDS, Outcome
-from billing.sandbox.state import SandboxState, StripeApiError, _metadata, invalid_request, to_int
+from billing.sandbox.errors import StripeApiError, invalid_request, metadata_of, to_int
+from billing.sandbox.state import SandboxState
 
 DEFAULT_LIFETIME = 24 * 3600
 MIN_LIFETIME = 30 * 60
@@ -69,7 +70,7 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
         "setup_intent": None,
         "success_url": params["success_url"],
         "cancel_url": params.get("cancel_url") or None,
-        "metadata": _metadata(params),
+        "metadata": metadata_of(params),
         "created": now,
         "expires_at": expires_at,
         "livemode": False,
@@ -78,7 +79,7 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
     state.checkout_extras[session_id] = {
         "description": _description(params),
         "setup_future_usage": intent_data.get("setup_future_usage") or None,
-        "intent_metadata": _metadata(intent_data) if mode == "payment" else _metadata(setup_data),
+        "intent_metadata": metadata_of(intent_data) if mode == "payment" else metadata_of(setup_data),
     }
     return state.put(session)
 
@@ -143,17 +144,7 @@ def complete_session(state: SandboxState, session_id: str, card_id: str, *, auth
         )
         session["setup_intent"] = seti["id"]
     else:
-        params: dict[str, Any] = {
-            "amount": str(session["amount_total"]),
-            "currency": session["currency"],
-            "customer": session["customer"] or "",
-            "payment_method": card_id,
-            "description": extras["description"],
-            "metadata": extras["intent_metadata"],
-        }
-        if extras["setup_future_usage"]:
-            params["setup_future_usage"] = extras["setup_future_usage"]
-        pi = state.create_payment_intent(params)
+        pi = _session_payment_intent(state, session, extras, card_id)
         session["payment_intent"] = pi["id"]
         try:
             state.confirm_payment_intent(pi, off_session=False, authenticated=True)
@@ -165,3 +156,27 @@ def complete_session(state: SandboxState, session_id: str, card_id: str, *, auth
     session["status"] = "complete"
     state.emit("checkout.session.completed", session)
     return session
+
+
+def _session_payment_intent(
+    state: SandboxState, session: dict[str, Any], extras: dict[str, Any], card_id: str
+) -> dict[str, Any]:
+    """The session's one payment intent: made on the first attempt, given the new card on each retry."""
+    if extras.get("payment_intent"):
+        pi = state.get(extras["payment_intent"], "payment_intent")
+        pi["payment_method"] = state.resolve_payment_method(card_id)["id"]
+        pi["status"] = "requires_confirmation"
+        return pi
+    params: dict[str, Any] = {
+        "amount": str(session["amount_total"]),
+        "currency": session["currency"],
+        "customer": session["customer"] or "",
+        "payment_method": card_id,
+        "description": extras["description"],
+        "metadata": extras["intent_metadata"],
+    }
+    if extras["setup_future_usage"]:
+        params["setup_future_usage"] = extras["setup_future_usage"]
+    pi = state.create_payment_intent(params)
+    extras["payment_intent"] = pi["id"]
+    return pi

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from billing.sandbox import checkout
+from billing.sandbox import checkout, refunds
+from billing.sandbox.errors import StripeApiError, invalid_request, missing, to_int
 from billing.sandbox.forms import decode_form, fingerprint
-from billing.sandbox.state import API_VERSION, SandboxState, StripeApiError, invalid_request, missing, to_int
+from billing.sandbox.state import API_VERSION, SandboxState
 from billing.sandbox.webhooks import WebhookSender
 
 # Public by design: the sandbox signs with it when no CAREBOOK_STRIPE_WEBHOOK_SECRET is set.
@@ -250,7 +251,7 @@ class StripeSandbox:
             case "GET", ["charges", charge_id]:
                 return state.get(charge_id, "charge")
             case "POST", ["refunds"]:
-                return state.create_refund(params)
+                return refunds.create_refund(state, params)
             case "GET", ["refunds", refund_id]:
                 return state.get(refund_id, "refund")
             case "POST", ["checkout", "sessions"]:
@@ -339,6 +340,28 @@ class StripeSandbox:
         with self._lock:
             return copy.deepcopy(checkout.complete_session(self.state, session_id, card, authenticated=authenticated))
 
+    def create_test_checkout(self, amount: int, currency: str = "usd", *, save_card: bool = False) -> dict[str, Any]:
+        """A Checkout Session made from the dashboard (no app involved), returning to the dashboard when done."""
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "success_url": f"{self.state.base_url}/sandbox/?paid={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{self.state.base_url}/sandbox/",
+            "line_items": [
+                {
+                    "quantity": "1",
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": str(amount),
+                        "product_data": {"name": "Sandbox test payment"},
+                    },
+                }
+            ],
+        }
+        if save_card:
+            params["payment_intent_data"] = {"setup_future_usage": "off_session"}
+        with self._lock:
+            return copy.deepcopy(checkout.create_session(self.state, params))
+
     def expire_checkout(self, session_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(checkout.expire_session(self.state, session_id))
@@ -346,7 +369,7 @@ class StripeSandbox:
     def open_dispute(self, payment_intent_id: str, reason: str = "fraudulent") -> dict[str, Any]:
         """The cardholder disputes a payment: emits `charge.dispute.created`."""
         with self._lock:
-            return copy.deepcopy(self.state.create_dispute(payment_intent_id, reason))
+            return copy.deepcopy(refunds.create_dispute(self.state, payment_intent_id, reason))
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         """Copies of every object of a kind (`payment_intent`, `charge`, `refund`, ...), oldest first."""

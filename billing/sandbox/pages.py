@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 from billing.sandbox.cards import TEST_CARDS
 from billing.sandbox.checkout import CheckoutNeedsAuthentication
 from billing.sandbox.emulator import StripeSandbox
-from billing.sandbox.state import StripeApiError
+from billing.sandbox.errors import StripeApiError
 from scheduler.web.format import format_money
 
 Sandbox: TypeAlias = NamedDependency[StripeSandbox]
@@ -35,6 +35,11 @@ class PayForm(msgspec.Struct):
 
 class FailAuthForm(msgspec.Struct):
     card: str = ""
+
+
+class TestCheckoutForm(msgspec.Struct):
+    amount: str = "1000"
+    save_card: str = ""
 
 
 class DisputeForm(msgspec.Struct):
@@ -90,7 +95,9 @@ class SandboxPagesController(Controller):
             current = stripe_sandbox.checkout_session(session_id)
             return _checkout_page(current, error=str(exc.error.get("message")), card=data.card, status_code=402)
         await _deliver_webhooks(stripe_sandbox)
-        return Redirect(path=str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session["id"]))
+        return Redirect(
+            path=str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session["id"]), status_code=303
+        )
 
     @post("/checkout/{session_id:str}/fail-authentication", status_code=402)
     async def fail_authentication(
@@ -106,7 +113,7 @@ class SandboxPagesController(Controller):
         session = stripe_sandbox.checkout_session(session_id)
         if session is None or not session.get("cancel_url"):
             return _checkout_page(session)
-        return Redirect(path=str(session["cancel_url"]))
+        return Redirect(path=str(session["cancel_url"]), status_code=303)
 
     @get("/", name="sandbox_dashboard")
     async def dashboard(self, stripe_sandbox: Sandbox) -> Template:
@@ -121,6 +128,13 @@ class SandboxPagesController(Controller):
             context={"payments": payments, "events": events, "delivered": delivered},
         )
 
+    @post("/checkout", status_code=303)
+    async def new_test_checkout(self, stripe_sandbox: Sandbox, data: URLEncodedBody[TestCheckoutForm]) -> Redirect:
+        """Open a Checkout Session by hand (amount in cents), to try the hosted page without the app's flows."""
+        amount = int(data.amount) if data.amount.isdigit() and 0 < int(data.amount) <= 99_999_999 else 1000
+        session = stripe_sandbox.create_test_checkout(amount, save_card=data.save_card == "1")
+        return Redirect(path=f"/sandbox/checkout/{session['id']}", status_code=303)
+
     @post("/payments/{payment_intent_id:str}/dispute", status_code=303)
     async def dispute(
         self, stripe_sandbox: Sandbox, payment_intent_id: FromPath[str], data: URLEncodedBody[DisputeForm]
@@ -128,7 +142,7 @@ class SandboxPagesController(Controller):
         with contextlib.suppress(StripeApiError):
             stripe_sandbox.open_dispute(payment_intent_id, data.reason or "fraudulent")
         await _deliver_webhooks(stripe_sandbox)
-        return Redirect(path="/sandbox/")
+        return Redirect(path="/sandbox/", status_code=303)
 
     @post("/events/redeliver", status_code=303)
     async def redeliver(self, stripe_sandbox: Sandbox) -> Redirect:
@@ -138,4 +152,4 @@ class SandboxPagesController(Controller):
         ]
         for event_id in pending:
             await stripe_sandbox.webhooks.deliver(event_id)
-        return Redirect(path="/sandbox/")
+        return Redirect(path="/sandbox/", status_code=303)

@@ -1,5 +1,6 @@
 """The sandbox's objects and the rules that move them: customers, payment methods, setup and payment intents,
-charges, refunds, Checkout Sessions, disputes and the events each change emits. Shapes follow Stripe's v1 API.
+charges, and the events each change emits (refunds and disputes: `refunds.py`; Checkout: `checkout.py`).
+Shapes follow Stripe's v1 API.
 
 Pure Python (no SDK, no web framework). Every method runs under the owning `StripeSandbox`'s lock.
 """
@@ -14,62 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from billing.sandbox.cards import AUTH_MESSAGE, TEST_CARDS, Outcome, TestCard
+from billing.sandbox.errors import StripeApiError, invalid_request, metadata_of, missing, to_bool, to_int
 
 API_VERSION = "2026-10-28.endive"
-
-
-class StripeApiError(Exception):
-    """An error answer in Stripe's shape: `{"error": {...}}` with an HTTP status."""
-
-    def __init__(self, status: int, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", ""))
-        self.status = status
-        self.error = error
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error}
-
-
-def invalid_request(
-    message: str, *, param: str | None = None, code: str | None = None, status: int = 400
-) -> StripeApiError:
-    error: dict[str, Any] = {"type": "invalid_request_error", "message": message}
-    if param:
-        error["param"] = param
-    if code:
-        error["code"] = code
-        error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
-    return StripeApiError(status, error)
-
-
-def missing(kind: str, object_id: str, param: str = "id") -> StripeApiError:
-    return invalid_request(f"No such {kind}: '{object_id}'", param=param, code="resource_missing", status=404)
-
-
-def to_int(params: dict[str, Any], name: str, *, required: bool = True, minimum: int = 0) -> int | None:
-    raw = params.get(name)
-    if raw is None:
-        if required:
-            raise invalid_request(f"Missing required param: {name}.", param=name, code="parameter_missing")
-        return None
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise invalid_request(f"Invalid integer: {raw}", param=name, code="parameter_invalid_integer") from None
-    if value < minimum:
-        raise invalid_request(f"This value must be greater than or equal to {minimum}.", param=name)
-    return value
-
-
-def to_bool(value: Any) -> bool:
-    return str(value).lower() == "true"
-
-
-def _metadata(params: dict[str, Any], name: str = "metadata") -> dict[str, str]:
-    raw = params.get(name) or {}
-    if not isinstance(raw, dict):
-        raise invalid_request("Invalid object", param=name)
-    return {str(key): str(value) for key, value in raw.items() if value != ""}
 
 
 class SandboxState:
@@ -145,7 +93,7 @@ class SandboxState:
             "email": params.get("email") or None,
             "name": params.get("name") or None,
             "description": params.get("description") or None,
-            "metadata": _metadata(params),
+            "metadata": metadata_of(params),
             "invoice_settings": {"default_payment_method": None},
             "livemode": False,
         }
@@ -338,7 +286,7 @@ class SandboxState:
             "latest_charge": None,
             "last_payment_error": None,
             "next_action": None,
-            "metadata": _metadata(params),
+            "metadata": metadata_of(params),
             "created": self.now(),
             "livemode": False,
         }
@@ -366,7 +314,7 @@ class SandboxState:
             "client_secret": f"{seti_id}_secret_{secrets.token_hex(8)}",
             "last_setup_error": None,
             "next_action": None,
-            "metadata": _metadata(params),
+            "metadata": metadata_of(params),
             "created": self.now(),
             "livemode": False,
         }
@@ -395,78 +343,3 @@ class SandboxState:
         seti["status"] = "succeeded"
         seti["next_action"] = None
         self.emit("setup_intent.succeeded", seti)
-
-    # -------------------------------------------------------------------------------------------- refunds
-
-    def create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("payment_intent"):
-            pi = self.get(str(params["payment_intent"]), "payment_intent", "payment_intent")
-            charge_id = pi["latest_charge"] if pi["status"] == "succeeded" else None
-            if charge_id is None:
-                raise invalid_request(
-                    f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
-                    param="payment_intent",
-                    code="charge_not_refundable",
-                )
-            charge = self.get(charge_id, "charge")
-        elif params.get("charge"):
-            charge = self.get(str(params["charge"]), "charge", "charge")
-        else:
-            raise invalid_request(
-                "One of the following params should be provided for this request: payment_intent or charge."
-            )
-        remaining = charge["amount_captured"] - charge["amount_refunded"]
-        if remaining <= 0:
-            raise invalid_request(
-                f"Charge {charge['id']} has already been refunded.", param="charge", code="charge_already_refunded"
-            )
-        amount = to_int(params, "amount", required=False, minimum=1) or remaining
-        if amount > remaining:
-            raise invalid_request(
-                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
-                param="amount",
-                code="amount_too_large",
-            )
-        refund = {
-            "id": self.new_id("re_"),
-            "object": "refund",
-            "amount": amount,
-            "charge": charge["id"],
-            "payment_intent": charge["payment_intent"],
-            "currency": charge["currency"],
-            "status": "succeeded",
-            "reason": params.get("reason") or None,
-            "metadata": _metadata(params),
-            "created": self.now(),
-        }
-        self.put(refund)
-        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-        self.emit("refund.created", refund)
-        self.emit("charge.refunded", charge, previous)
-        return refund
-
-    # ----------------------------------------------------------------------------------------- disputes
-
-    def create_dispute(self, payment_intent_id: str, reason: str = "fraudulent") -> dict[str, Any]:
-        pi = self.get(payment_intent_id, "payment_intent", "payment_intent")
-        if pi["status"] != "succeeded" or not pi["latest_charge"]:
-            raise invalid_request("Only a succeeded payment can be disputed.", param="payment_intent")
-        charge = self.get(pi["latest_charge"], "charge")
-        dispute = {
-            "id": self.new_id("dp_"),
-            "object": "dispute",
-            "amount": charge["amount"] - charge["amount_refunded"],
-            "charge": charge["id"],
-            "payment_intent": pi["id"],
-            "currency": charge["currency"],
-            "reason": reason,
-            "status": "needs_response",
-            "created": self.now(),
-            "metadata": {},
-        }
-        self.put(dispute)
-        charge["disputed"] = True
-        self.emit("charge.dispute.created", dispute)
-        return dispute

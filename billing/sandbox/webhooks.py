@@ -11,6 +11,7 @@ deliveries that `events.list(delivery_success=false)` then reports), `redeliver(
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -60,8 +61,11 @@ class WebhookSender:
     poster: Poster = post_with_httpx
     mode: DeliveryMode = "auto"
     attempts: list[Attempt] = field(default_factory=list)
+    # The loop deliveries run on: the application's own (set at app start-up), so that a test driving the app
+    # from another loop, or a thread, still has the app handle its webhooks on the app's loop and connections.
+    loop: asyncio.AbstractEventLoop | None = None
     _held: list[str] = field(default_factory=list)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _pending: set[concurrent.futures.Future[int | None]] = field(default_factory=set)
     _drop: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,8 +101,13 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Wait until every background delivery has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while True:
+            with self._lock:
+                pending = [future for future in self._pending if not future.done()]
+                self._pending = set(pending)
+            if not pending:
+                return
+            await asyncio.gather(*(asyncio.wrap_future(future) for future in pending), return_exceptions=True)
 
     # ---------------------------------------------------------------------------------------- delivery
 
@@ -109,22 +118,36 @@ class WebhookSender:
             with self._lock:
                 self._held.append(event_id)
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called from a thread with no loop (sync SDK use): keep it for release()
+        loop = self._target_loop()
+        if loop is None:  # no loop to send from (sync SDK use outside the app): keep it for release()
             with self._lock:
                 self._held.append(event_id)
             return
-        task = loop.create_task(self._deliver_quietly(event_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        future = asyncio.run_coroutine_threadsafe(self._post_later(event_id), loop)
+        with self._lock:
+            self._pending.add(future)
 
-    async def _deliver_quietly(self, event_id: str) -> None:
+    def _target_loop(self) -> asyncio.AbstractEventLoop | None:
+        if self.loop is not None and not self.loop.is_closed():
+            return self.loop
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    async def _post_later(self, event_id: str) -> int | None:
         await asyncio.sleep(0)  # let the request that created the event finish first, as over a network
-        await self.deliver(event_id)
+        return await self._post(event_id)
 
     async def deliver(self, event_id: str) -> int | None:
         """Sign and post one event now; returns the endpoint's HTTP status (None when it failed to answer)."""
+        loop = self._target_loop()
+        current = asyncio.get_running_loop()
+        if loop is None or loop is current:
+            return await self._post(event_id)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._post(event_id), loop))
+
+    async def _post(self, event_id: str) -> int | None:
         with self._lock:
             dropped = self._drop > 0
             if dropped:

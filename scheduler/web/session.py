@@ -17,7 +17,10 @@ from typing import Any, TypeGuard
 from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.stores.base import Store
 from litestar.types import Message, ScopeSession
+
+from scheduler.db import write_intent
 
 _ROTATE = "carebook.rotate_session"
 _FRESH_ID = "carebook.fresh_session_id"
@@ -33,6 +36,11 @@ class RotatingSessionBackend(SQLAlchemyAsyncSessionBackend):
     def _issued(self, session_id: str | None) -> TypeGuard[str]:
         size = 2 * self.config.session_id_bytes
         return session_id is not None and re.fullmatch(f"[0-9a-f]{{{size}}}", session_id) is not None
+
+    async def get(self, /, session_id: str, store: Store) -> bytes | None:
+        # Reading a session also extends its expiry (read, then write): hold the write lock from the start.
+        with write_intent():
+            return await super().get(session_id, store)
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         if not self._issued(connection.cookies.get(self.config.key)):

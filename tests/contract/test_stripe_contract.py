@@ -8,6 +8,7 @@ import pytest
 from billing.gateway import (
     AuthenticationRequired,
     CardDeclined,
+    ChargeResult,
     GatewayUnavailable,
     IdempotencyConflict,
     PaymentGateway,
@@ -27,7 +28,7 @@ def succeeded_charges(sandbox: StripeSandbox) -> list[dict[str, object]]:
 
 async def charge(
     gateway: StripeGateway, customer: str, key: str = "charge:p1", amount: int = 12000, card: str = "pm_card_visa"
-):
+) -> ChargeResult:
     return await gateway.charge_saved_card(
         key, customer=customer, payment_method=card, amount=amount, currency="usd", metadata={"payment_id": key}
     )
@@ -62,7 +63,8 @@ async def test_off_session_charge_on_a_3ds_card_needs_the_client(
 
     error = caught.value
     assert error.payment_intent_id is not None
-    assert error.client_secret is not None and error.client_secret.startswith(error.payment_intent_id)
+    assert error.client_secret is not None
+    assert error.client_secret.startswith(error.payment_intent_id)
     assert error.to_problem()["code"] == "authentication_required"
     assert error.status == 402
     assert (await gateway.retrieve_payment_intent(error.payment_intent_id)).status == "requires_payment_method"

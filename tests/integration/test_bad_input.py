@@ -768,10 +768,23 @@ async def test_junk_in_every_api_path_id_is_404_problem_json(client: Client, fac
     assert not any(t["revoked"] for t in tokens)
 
 
+async def sandbox_checkout_id(app: Litestar) -> str:
+    session = await app.state.payment_gateway.create_checkout_session(
+        "bad-input:checkout",
+        customer=None,
+        amount=1000,
+        currency="usd",
+        description="Test",
+        success_url="http://testserver.local/done",
+        cancel_url="http://testserver.local/back",
+    )
+    return str(session.id)
+
+
 def html_get_routes(app: Litestar) -> list[str]:
     found = []
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path.startswith(("/api/", "/static", "/schema", "/sandbox")):
+        if not isinstance(route, HTTPRoute) or route.path.startswith(("/api/", "/static", "/schema")):
             continue
         if "GET" in route.methods and PARAM_RE.search(route.path):
             found.append(route.path)
@@ -784,14 +797,21 @@ async def test_junk_in_every_page_path_id_is_a_404_page(app: Litestar, client: C
     await sign_in_portal(client, factory, scene.practice, "ann@example.test")
     values = {**scene.ids, "message_id": (await outbox_ids(factory, scene.practice))[0]}
     foreign_message = (await outbox_ids(factory, await _practice_by_slug(factory, "elsewhere")))[0]
+    values["session_id"] = await sandbox_checkout_id(app)
     paths = html_get_routes(app)
     assert "/staff/appointments/{appointment_id:str}" in paths
     for template in paths:
         for param in PARAM_RE.findall(template):
             assert param in values, f"{template}: no known value for {{{param}}}"
-            foreign = foreign_message if param == "message_id" else scene.foreign[param]
-            others = [] if param in NOT_IDS else [("another practice's id", foreign)]
-            for label, junk in [*JUNK_IDS.items(), *others]:
+            # A sandbox checkout belongs to no practice (like Stripe's hosted page), and a statement year names
+            # no row: only junk applies to them.
+            if param == "session_id" or param in NOT_IDS:
+                foreign = []
+            else:
+                foreign = [
+                    ("another practice's id", foreign_message if param == "message_id" else scene.foreign[param])
+                ]
+            for label, junk in [*JUNK_IDS.items(), *foreign]:
                 url = PARAM_RE.sub(
                     lambda m, p=param, j=junk: quote(j if m.group(1) == p else values[m.group(1)], safe=""), template
                 )

@@ -79,7 +79,7 @@ async def _book_with_deposit(client: Client, factory: Factory) -> tuple[dict[str
 async def test_online_booking_with_a_deposit_is_held_until_paid_and_confirmed_once(
     client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
-    booked, _ = await _book_with_deposit(client, factory)
+    booked, owner_token = await _book_with_deposit(client, factory)
     appointment = booked["appointment"]
     assert appointment["status"] == "pending_payment"
     assert booked["checkout_url"].startswith("http://testserver.local/sandbox/checkout/cs_")
@@ -109,6 +109,11 @@ async def test_online_booking_with_a_deposit_is_held_until_paid_and_confirmed_on
     assert status == "booked"
     price = next(s["price"] for s in demo.services.values() if str(s["id"]) == demo.massage)
     assert paid == ((price * 2500 + 5000) // 10000, "4242")
+    billing = await client.get(
+        f"/api/v1/clients/{appointment['client_id']}/billing", headers={"Authorization": f"Bearer {owner_token}"}
+    )
+    assert billing.json()["has_saved_card"] is True, billing.text
+    assert billing.json()["card_last4"] == "4242"
 
 
 async def test_the_success_redirect_before_the_webhook_confirms_once(
@@ -226,3 +231,45 @@ async def test_a_dispute_flags_the_client(client: Client, factory: Factory, sand
     billing = (await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)).json()
     assert billing["disputed"] is True
     assert paid["status"] == "succeeded"
+
+
+async def test_the_deposit_card_is_saved_whichever_event_settles_the_payment_first(
+    client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
+) -> None:
+    booked, owner_token = await _book_with_deposit(client, factory)
+    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    assert await _deliver(client, sandbox, _event(sandbox, "payment_intent.succeeded")) == [200]
+    assert await _deliver(client, sandbox, _event(sandbox, "checkout.session.completed")) == [200]
+    billing = await client.get(
+        f"/api/v1/clients/{booked['appointment']['client_id']}/billing",
+        headers={"Authorization": f"Bearer {owner_token}"},
+    )
+    assert (billing.json()["has_saved_card"], billing.json()["card_last4"]) == (True, "4242")
+    assert await _count(engine, Payment, Payment.status == "succeeded") == 1
+
+
+async def test_reconcile_applies_undelivered_events_once(
+    client: Client, factory: Factory, sandbox: StripeSandbox, app: Litestar, settings: Any
+) -> None:
+    from billing.reconcile import replay_undelivered
+    from scheduler.db import build_alchemy_config
+
+    desk = await desk_with_client(client, factory)
+    await save_card(client, desk)
+    inv = await checkout(client, desk, await visit(client, desk))
+    sandbox.webhooks.mode = "off"  # every delivery fails: only reconciliation can tell us
+    sandbox.faults.inject("timeout_after", times=3, method="POST", path="/v1/payment_intents")
+    assert (await pay(client, desk, inv["id"], "card_on_file", desk.price)).status_code == 503
+    assert (await invoice(client, desk, inv["id"]))["payments"][0]["status"] == "pending"
+    config = build_alchemy_config(settings, pooled=False)
+    try:
+        first = await replay_undelivered(config, app.state.payment_gateway)
+        again = await replay_undelivered(config, app.state.payment_gateway)
+    finally:
+        await config.get_engine().dispose()
+    assert first["applied"] >= 1
+    assert again["applied"] == 0
+    assert again["duplicate"] == sum(first.values())
+    settled = await invoice(client, desk, inv["id"])
+    assert (settled["status"], [p["status"] for p in settled["payments"]]) == ("paid", ["succeeded"])

@@ -95,3 +95,9 @@ async def test_demo_seed_is_idempotent(database_url: str, tmp_path: Path, engine
         "staff_user": 3,
         "working_hours": 15,
     }
+
+
+def test_stripe_reconcile_runs_from_any_folder(database_url: str, tmp_path: Path) -> None:
+    replayed = carebook(database_url, tmp_path, "stripe", "reconcile")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 0 events" in replayed.stdout

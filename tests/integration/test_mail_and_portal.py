@@ -309,8 +309,9 @@ def test_email_templates_see_only_client_safe_facts() -> None:
     environment = jinja2.Environment(autoescape=False)  # noqa: S701  (parsing text templates, not rendering HTML)
     allowed = {"first_name", "practice", "visit", "manage_url", "portal_url", "previous_when", "sign_in_url"}
     allowed |= {"expires_text", "valid_minutes"}
+    allowed |= {"amount", "pay_url"}  # billing's pay link
     templates = list(Path(TEMPLATES_DIR, "emails").glob("*.txt"))
-    assert len(templates) == 4
+    assert len(templates) == 5
     for template in templates:
         source = template.read_text()
         assert jinja2.meta.find_undeclared_variables(environment.parse(source)) <= allowed, template.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.money import Money, deposit_amount, format_money, line_total, percent_of, to_decimal
+from billing.money import Money, deposit_amount, format_money, line_total, parse_amount, percent_of, to_decimal
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,25 @@ def test_display_uses_the_currency_precision() -> None:
 def test_money_refuses_mixed_currencies() -> None:
     with pytest.raises(ValueError, match="cannot combine"):
         Money(1, "USD") + Money(1, "EUR")
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "expected"),
+    [
+        ("12.50", "USD", 1250),
+        ("$1,299", "USD", 129900),
+        ("80", "USD", 8000),
+        ("0.5", "USD", 50),
+        ("-10", "USD", -1000),
+        ("500", "JPY", 500),
+        ("1.234", "KWD", 1234),
+    ],
+)
+def test_typed_amounts_become_minor_units(text: str, currency: str, expected: int) -> None:
+    assert parse_amount(text, currency) == expected
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.234", "1.2.3", "12,50.1.", "5 usd"])
+def test_amounts_with_too_many_decimals_or_junk_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        parse_amount(text, "USD")

@@ -6,7 +6,7 @@ Corrections are new rows (credit notes). PostgreSQL's TRUNCATE fires no row trig
 owner's privilege, which the application's role should not have in production.
 
 Revision ID: 1d49d44678ee
-Revises: 0e82b8020c43, f9229204abb0
+Revises: c66927fb4007, f9229204abb0
 Create Date: 2026-11-26 22:02:00.149490
 """
 
@@ -58,7 +58,7 @@ def _drop_immutability() -> None:
 
 revision = '1d49d44678ee'
 # Also the merge point of the billing and series branches (one head).
-down_revision = ('0e82b8020c43', 'f9229204abb0')
+down_revision = ('c66927fb4007', 'f9229204abb0')
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """billing invoices payments refunds packages policy webhooks holds
 
-Revision ID: 0e82b8020c43
+Revision ID: c66927fb4007
 Revises: deb65fa497db
-Create Date: 2026-11-26 21:55:38.438291
+Create Date: 2026-11-26 22:39:21.244999
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB with Text)
 
 
-revision = '0e82b8020c43'
+revision = 'c66927fb4007'
 down_revision = 'deb65fa497db'
 branch_labels = None
 depends_on = None
@@ -213,6 +213,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payment_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_practice_id'), ['practice_id'], unique=False)
 
+    op.create_table('plan_billing',
+    sa.Column('id', sa_types.GUID(length=16), nullable=False),
+    sa.Column('plan_id', sa_types.GUID(length=16), nullable=False),
+    sa.Column('mode', sa.Enum('per_visit', 'auto_charge', 'package', name='planpaymentmode', native_enum=False, length=20), nullable=False),
+    sa.Column('package_purchase_id', sa_types.GUID(length=16), nullable=True),
+    sa.Column('practice_id', sa_types.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa_types.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', sa_types.DateTimeUTC(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['package_purchase_id'], ['package_purchase.id'], name=op.f('fk_plan_billing_package_purchase_id_package_purchase'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['practice_id'], ['practice.id'], name=op.f('fk_plan_billing_practice_id_practice'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_plan_billing')),
+    sa.UniqueConstraint('practice_id', 'plan_id', name='uq_plan_billing_plan')
+    )
+    with op.batch_alter_table('plan_billing', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_plan_billing_practice_id'), ['practice_id'], unique=False)
+
     op.create_table('client_dispute',
     sa.Column('id', sa_types.GUID(length=16), nullable=False),
     sa.Column('client_id', sa_types.GUID(length=16), nullable=False),
@@ -305,6 +322,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_client_dispute_client_id'))
 
     op.drop_table('client_dispute')
+    with op.batch_alter_table('plan_billing', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_plan_billing_practice_id'))
+
+    op.drop_table('plan_billing')
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_practice_id'))
         batch_op.drop_index(batch_op.f('ix_payment_invoice_id'))

@@ -1,0 +1,222 @@
+"""The desk's checkout screen: the visit's invoice with its lines, tenders and balance, and the forms that
+add a line, take a payment or refund one. Same services as the API; amounts are typed in currency units
+("12.50") and shown through babel. A refused form shows the page again with the reason and its status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import invoices, payments
+from billing.gateway import PaymentError
+from billing.models import Invoice, PaymentStatus
+from billing.money import format_money, parse_amount, to_decimal
+from scheduler.auth import page_staff
+from scheduler.booking import services as booking
+from scheduler.clients.models import Client
+from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
+from scheduler.errors import CarebookError, Conflict, InvalidInput, NotFound, RuleViolation
+from scheduler.practice.deps import provide_staff_practice
+from scheduler.practice.models import Practice, Role, StaffUser
+from scheduler.validation import parse_uuid
+
+FORM_ERRORS = (Conflict, RuleViolation, InvalidInput, PaymentError)
+METHOD_LABELS = {
+    "card_on_file": "Saved card",
+    "pay_link": "Pay link (e-mail)",
+    "cash": "Cash",
+    "check": "Check",
+    "external_card": "Card terminal",
+    "package": "Package session",
+    "online_deposit": "Online deposit",
+}
+KIND_LABELS = {"addon": "Add-on", "retail": "Retail", "tip": "Tip", "discount": "Discount", "fee": "Fee"}
+
+
+class LineForm(msgspec.Struct):
+    kind: str = ""
+    description: str = ""
+    amount: str = ""
+    quantity: str = "1"
+
+
+class PaymentForm(msgspec.Struct):
+    method: str = ""
+    amount: str = ""
+
+
+class RefundForm(msgspec.Struct):
+    amount: str = ""
+    line_id: str = ""
+    reason: str = ""
+
+
+def _amount(raw: str, currency: str, field: str = "amount") -> int:
+    try:
+        return parse_amount(raw, currency)
+    except ValueError:
+        raise InvalidInput("Enter an amount like 12.50.", field=field) from None
+
+
+async def checkout_page(
+    session: AsyncSession,
+    practice: Practice,
+    staff: StaffUser,
+    invoice: Invoice,
+    error: CarebookError | None = None,
+) -> Template:
+    def money(amount: int) -> str:
+        return format_money(amount, invoice.currency)
+
+    lines = await invoices.lines_of(session, invoice)
+    taken = await invoices.payments_of(session, invoice)
+    client = await session.get_one(Client, invoice.client_id)
+    card = await payments.customer_for(session, client.id)
+    context: dict[str, Any] = {
+        "practice": practice,
+        "user": staff,
+        "invoice": invoice,
+        "client_name": f"{client.first_name} {client.last_name}",
+        "total": money(invoice.total),
+        "paid": money(invoice.paid),
+        "balance": money(invoice.balance),
+        "balance_input": str(to_decimal(invoice.balance, invoice.currency)) if invoice.balance > 0 else "",
+        "lines": [
+            {
+                "id": str(line.id),
+                "kind": line.kind.value,
+                "description": line.description,
+                "quantity": line.quantity,
+                "amount": money(line.amount),
+                "total": money(line.total),
+                "fsa": line.fsa_eligible,
+                "refundable": line.total > 0 and line.credits_line_id is None,
+            }
+            for line in lines
+        ],
+        "payments": [
+            {
+                "id": str(p.id),
+                "method": METHOD_LABELS.get(p.method.value, p.method.value),
+                "amount": money(p.amount),
+                "status": p.status.value,
+                "card": f"{(p.card_brand or '').title()} •••• {p.card_last4}" if p.card_last4 else "",
+                "failure": p.failure_message,
+                "refunded": money(p.refunded) if p.refunded else "",
+                "refundable": p.refundable > 0 and p.method.value != "package",
+                "checkout_url": p.checkout_url if p.status is PaymentStatus.PENDING else None,
+            }
+            for p in taken
+        ],
+        "saved_card": f"{(card.card_brand or 'card').title()} •••• {card.card_last4}"
+        if card and card.card_last4
+        else None,
+        "methods": {k: v for k, v in METHOD_LABELS.items() if k != "online_deposit"},
+        "kinds": KIND_LABELS,
+        "visit_url": f"/staff/appointments/{invoice.appointment_id}" if invoice.appointment_id else None,
+        "error": {"message": error.detail, "field": error.field} if error else None,
+    }
+    return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)
+
+
+class CheckoutPagesController(Controller):
+    path = "/staff"
+    include_in_schema = False
+    dependencies = {"staff": Provide(page_staff(Role.OWNER, Role.DESK)), "practice": Provide(provide_staff_practice)}
+
+    @post("/appointments/{appointment_id:str}/checkout", status_code=303)
+    async def open_checkout(
+        self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]
+    ) -> Redirect:
+        appointment = await booking.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
+        invoice = await invoices.checkout(db_session, practice, appointment)
+        return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+    @get("/invoices/{invoice_id:str}", name="staff_checkout")
+    async def show(
+        self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, invoice_id: FromPath[str]
+    ) -> Template:
+        invoice = await invoices.get_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
+        return await checkout_page(db_session, practice, staff, invoice)
+
+    @post("/invoices/{invoice_id:str}/lines", status_code=303)
+    async def add_line(
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        invoice_id: FromPath[str],
+        data: URLEncodedBody[LineForm],
+    ) -> Template | Redirect:
+        invoice = await invoices.get_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
+        try:
+            amount = _amount(data.amount, invoice.currency)
+            if data.kind == "discount" and amount > 0:
+                amount = -amount  # the desk types the discount as a positive number
+            quantity = int(data.quantity) if data.quantity.strip().isdigit() else 0
+            await invoices.add_line(
+                db_session,
+                invoice.id,
+                invoices.NewLine(kind=data.kind, description=data.description, amount=amount, quantity=quantity),
+            )
+        except FORM_ERRORS as exc:
+            return await checkout_page(db_session, practice, staff, invoice, error=exc)
+        return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+    @post("/invoices/{invoice_id:str}/payments", status_code=303)
+    async def take_payment(
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        settings: AppSettings,
+        invoice_id: FromPath[str],
+        data: URLEncodedBody[PaymentForm],
+    ) -> Template | Redirect:
+        invoice = await invoices.get_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
+        try:
+            tender = payments.TenderIn(method=data.method, amount=_amount(data.amount, invoice.currency))
+            await payments.take_payment(db_session, practice, invoice.id, tender, base_url=settings.base_url)
+        except FORM_ERRORS as exc:
+            await db_session.refresh(invoice)
+            return await checkout_page(db_session, practice, staff, invoice, error=exc)
+        return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+    @post("/payments/{payment_id:str}/refunds", status_code=303)
+    async def refund(
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        payment_id: FromPath[str],
+        data: URLEncodedBody[RefundForm],
+    ) -> Template | Redirect:
+        payment = await payments.get_payment(db_session, parse_uuid(payment_id, "payment_id"))
+        invoice = await invoices.get_invoice(db_session, payment.invoice_id)
+        try:
+            line_id = _line_id(data.line_id)
+            await payments.refund_payment(
+                db_session,
+                payment.id,
+                payments.RefundIn(amount=_amount(data.amount, invoice.currency), reason=data.reason, line_id=line_id),
+            )
+        except FORM_ERRORS as exc:
+            await db_session.refresh(invoice)
+            return await checkout_page(db_session, practice, staff, invoice, error=exc)
+        return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+
+def _line_id(raw: str) -> uuid.UUID | None:
+    if not raw.strip():
+        return None
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError:
+        raise NotFound("No such line.", field="line_id") from None
