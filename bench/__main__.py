@@ -15,14 +15,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bench import bench_availability, bench_feeds, bench_series
+from bench import bench_availability, bench_feeds, bench_receipts, bench_series
 from bench.harness import Result, table
 from scheduler.migrations import runner
 from scheduler.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
 PG_URL = os.environ.get("CAREBOOK_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-BENCHMARKS = [bench_availability.run, bench_series.run, bench_feeds.run]
+BENCHMARKS = [bench_availability.run, bench_series.run, bench_feeds.run, bench_receipts.run]
+ONLY = os.environ.get("CAREBOOK_BENCH_ONLY")  # e.g. receipts: run one benchmark module
 
 
 def _settings(url: str) -> Settings:
@@ -41,6 +42,8 @@ async def _admin(url: str, sql: str) -> None:
 async def _run_all(url: str, label: str) -> list[Result]:
     results: list[Result] = []
     for benchmark in BENCHMARKS:
+        if ONLY and ONLY not in benchmark.__module__:
+            continue
         results.extend(await benchmark(_settings(url), label))
     return results
 

@@ -15,6 +15,20 @@ SettledHook = Callable[["AsyncSession", "Invoice"], Awaitable[None]]
 on_invoice_settled: list[SettledHook] = []
 
 
+on_invoice_recomputed: list[SettledHook] = []
+
+
+def register_recomputed(hook: SettledHook) -> None:
+    """After every recompute of an invoice (a payment, a refund, a line): receipts' credit notes hook in."""
+    if hook not in on_invoice_recomputed:
+        on_invoice_recomputed.append(hook)
+
+
+async def invoice_recomputed(session: AsyncSession, invoice: Invoice) -> None:
+    for hook in list(on_invoice_recomputed):
+        await hook(session, invoice)
+
+
 def register_settled(hook: SettledHook) -> None:
     if hook not in on_invoice_settled:
         on_invoice_settled.append(hook)

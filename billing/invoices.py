@@ -128,6 +128,7 @@ async def recompute(session: AsyncSession, invoice: Invoice) -> Invoice:
     elif invoice.balance != 0 and invoice.status is InvoiceStatus.PAID:
         invoice.status = InvoiceStatus.OPEN  # a tip added after payment reopens it
     await session.flush()
+    await events.invoice_recomputed(session, invoice)
     return invoice
 
 

@@ -11,10 +11,11 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from billing import webhooks
+from billing.documents.pages import signed_links_for_invoice
 from billing.models import PaymentStatus
 from billing.money import format_money
 from scheduler.booking.models import Appointment, AppointmentStatus
-from scheduler.deps import DbSession, PathPractice
+from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import CarebookError, NotFound
 from scheduler.web.booking_pages import PRIVATE_HEADERS, handle_page_error, provide_page_practice
 from scheduler.web.booking_views import page_context
@@ -30,7 +31,11 @@ class CheckoutReturnPage(Controller):
 
     @get("/return", name="checkout_return")
     async def checkout_return(
-        self, db_session: DbSession, practice: PathPractice, session_id: FromQuery[str | None] = None
+        self,
+        db_session: DbSession,
+        practice: PathPractice,
+        settings: AppSettings,
+        session_id: FromQuery[str | None] = None,
     ) -> Template:
         """The success redirect: confirms the payment (and the held visit) if the webhook has not yet."""
         if session_id is None or not session_id.startswith("cs_") or len(session_id) > 255:
@@ -47,6 +52,8 @@ class CheckoutReturnPage(Controller):
             "visit_confirmed": False,
         }
         invoice = await webhooks.invoice_of(db_session, payment)
+        # The receipt (or the acknowledgement of a payment before the visit), by signed link: no sign-in needed.
+        context["documents"] = await signed_links_for_invoice(db_session, settings, practice, invoice.id)
         if payment.purpose == "deposit" and invoice.appointment_id is not None:
             appointment = await db_session.get_one(Appointment, invoice.appointment_id)
             context["visit_confirmed"] = appointment.status is AppointmentStatus.BOOKED

@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from billing import wiring as billing_wiring
 from billing.cli import stripe as stripe_cli
+from billing.documents import wiring as documents_wiring
 from billing.plugin import PaymentGatewayPlugin
 from scheduler.auth import LOGIN_THROTTLE_STORE
 from scheduler.booking.controllers import AppointmentController, PublicBookingController
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PlanSeriesController,
             SeriesController,
             *billing_wiring.install(settings, payments.gateway),
+            *documents_wiring.install(),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         plugins=[

@@ -4,6 +4,7 @@ Like `app.py`, this is composition: it is the one scheduler module that names bi
 one Alembic history covers the whole schema. Scheduler code never uses them.
 """
 
+import billing.documents.models  # issued documents (wiring only)
 import billing.models  # noqa: F401  (billing's tables; wiring only)
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink

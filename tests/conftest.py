@@ -107,8 +107,17 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
         if engine.dialect.name == "postgresql":
             await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
         else:
+            # Triggers that refuse DELETE (issued documents are immutable) are lifted for the clean-up only
+            # and put back as the migrations wrote them, in the same transaction. PostgreSQL's TRUNCATE
+            # fires no row trigger, so nothing needs lifting there.
+            found = await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+            triggers = found.all()
+            for name, _sql in triggers:
+                await conn.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 await conn.execute(text(f'DELETE FROM "{table}"'))
+            for _name, sql in triggers:
+                await conn.execute(text(sql))
 
 
 # --- the app served over HTTP (browser tests, API fuzzing) --------------------------------------------------------

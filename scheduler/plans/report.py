@@ -189,7 +189,7 @@ def render_report_html(view: ProgressView) -> str:
 
 
 def _pdf(html: str) -> bytes:
-    from weasyprint import HTML  # type: ignore[import-untyped]  # heavy: imported only when a PDF is made
+    from weasyprint import HTML  # heavy: imported only when a PDF is made
 
     return bytes(HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf())
 

@@ -38,6 +38,9 @@ ESCAPED = "&lt;script&gt;"
 UNKNOWN = "definitely_not_a_field"
 
 MIB = 1024 * 1024
+# Path values that name no row, so "another practice's" value is no different from ours.
+NOT_IDS = frozenset({"year_pdf"})
+STATEMENT_YEAR = "2026.pdf"
 JUNK_IDS = {
     "traversal": "../../etc/passwd",
     "encoded traversal": "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
@@ -131,6 +134,8 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         client, owner, f"{api}/users", {"email": f"spare-desk@{slug}.test", "password": PASSWORD, "role": "desk"}
     )
     token = await _post(client, owner, f"{api}/tokens", {"label": "spare"})
+    invoice = await _post(client, owner, f"{api}/appointments/{booked['appointment']['id']}/checkout", {})
+    payment = await _post(client, owner, f"{api}/invoices/{invoice['id']}/payments", {"method": "cash", "amount": 100})
     plan = await _post(
         client,
         owner,
@@ -146,8 +151,11 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         },
     )
     series = await _post(client, owner, f"{api}/treatment-plans/{plan['id']}/series", {"conflict_policy": "skip"})
-    invoice = await _post(client, owner, f"{api}/appointments/{booked['appointment']['id']}/checkout", {})
-    payment = await _post(client, owner, f"{api}/invoices/{invoice['id']}/payments", {"method": "cash", "amount": 100})
+    client_id = str(booked["appointment"]["client_id"])
+    statement = await client.get(f"{api}/clients/{client_id}/statements/{STATEMENT_YEAR}", headers=owner.headers)
+    assert statement.status_code == 200, statement.text
+    documents = await client.get(f"{api}/clients/{client_id}/documents", headers=owner.headers)
+    document_id = str(documents.json()["items"][0]["id"])
     return {
         "slug": slug,
         "therapist_id": therapist_id,
@@ -160,10 +168,14 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "extra_id": str(extra["id"]),
         "user_id": str(user["id"]),
         "token_id": str(token["id"]),
-        "plan_id": str(plan["id"]),
-        "series_id": str(series["series"]["id"]),
         "invoice_id": str(invoice["id"]),
         "payment_id": str(payment["id"]),
+        "plan_id": str(plan["id"]),
+        "series_id": str(series["series"]["id"]),
+        "document_id": document_id,
+        "document_pdf": f"{document_id}.pdf",
+        "credit_note_pdf": f"{document_id}.pdf",
+        "year_pdf": STATEMENT_YEAR,
     }
 
 
@@ -726,7 +738,8 @@ async def test_sql_and_html_in_text_are_rendered_escaped_on_every_page(client: C
 
 def junk_values(scene: Scene, param: str) -> Iterator[tuple[str, str]]:
     yield from JUNK_IDS.items()
-    yield "another practice's id", scene.foreign[param]
+    if param not in NOT_IDS:
+        yield "another practice's id", scene.foreign[param]
 
 
 async def test_junk_in_every_api_path_id_is_404_problem_json(client: Client, factory: Factory) -> None:
@@ -792,8 +805,9 @@ async def test_junk_in_every_page_path_id_is_a_404_page(app: Litestar, client: C
     for template in paths:
         for param in PARAM_RE.findall(template):
             assert param in values, f"{template}: no known value for {{{param}}}"
-            # A sandbox checkout belongs to no practice (like Stripe's hosted page): only junk ids apply.
-            if param == "session_id":
+            # A sandbox checkout belongs to no practice (like Stripe's hosted page), and a statement year names
+            # no row: only junk applies to them.
+            if param == "session_id" or param in NOT_IDS:
                 foreign = []
             else:
                 foreign = [
