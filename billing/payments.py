@@ -46,6 +46,7 @@ from billing.money import format_money
 from billing.runtime import get_gateway
 from scheduler.booking.models import Appointment
 from scheduler.clients.models import Client
+from scheduler.db import begin_write
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice
@@ -91,6 +92,9 @@ async def save_card(session: AsyncSession, client: Client, payment_method: str) 
     """The desk saves a card (a gateway payment-method id) for off-session charges."""
     if not payment_method.strip() or len(payment_method) > 255:
         raise InvalidInput("Name the card's payment method id.", field="payment_method")
+    # Read the customer link and write it in one SQLite write transaction: a webhook committing in between
+    # would otherwise make the write fail with "database is locked".
+    await begin_write(session)
     link = await ensure_customer(session, client)
     card = await get_gateway().attach_card(
         f"attach:{client.id}:{payment_method}", customer=link.customer_id, payment_method=payment_method
