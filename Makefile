@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # `make fuzz`: examples per API operation (the fuzz tests inside `make test` run 12).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
+.PHONY: install oracles system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ $(ORACLES): tests/oracles/package.json tests/oracles/package-lock.json
 	npm ci --prefix tests/oracles --no-audit --no-fund
 	touch $@
 
-install: $(BIN)/.installed $(ORACLES)
+install: $(BIN)/.installed
+
+# Test-only: `make run` needs neither Node nor the npm registry.
+oracles: $(ORACLES)
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,10 +61,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test-sqlite: install system-deps
+test-sqlite: install oracles system-deps
 	CAREBOOK_TEST_DATABASE_URL=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-postgres: install system-deps
+test-postgres: install oracles system-deps
 	CAREBOOK_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck test-sqlite test-postgres
