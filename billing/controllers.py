@@ -37,7 +37,6 @@ from scheduler.auth import api_staff
 from scheduler.booking import services as booking
 from scheduler.clients import services as client_services
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
-from scheduler.errors import InvalidInput
 from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, problems
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Role
@@ -190,13 +189,12 @@ class InvoiceController(Controller):
     async def sell_package(
         self, db_session: DbSession, staff: CurrentStaff, invoice_id: FromPath[str], data: JSONBody[PackageSale]
     ) -> InvoiceOut:
-        invoice = await invoices.lock_invoice(db_session, parse_uuid(invoice_id, "invoice_id"))
-        if not 1 <= data.quantity <= 100:
-            raise InvalidInput("Quantity is 1 to 100.", field="quantity")
-        package = await packages.get_package(db_session, parse_uuid_field(data.package_id, "package_id"))
-        for _ in range(data.quantity):
-            await packages.add_package_line(db_session, invoice, package)
-        await invoices.recompute(db_session, invoice)
+        invoice = await packages.sell_on_invoice(
+            db_session,
+            parse_uuid(invoice_id, "invoice_id"),
+            data.package_id,
+            data.quantity,
+        )
         return await invoice_out(db_session, invoice)
 
 

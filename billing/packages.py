@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import invoices
 from billing.models import Invoice, InvoiceLine, LineKind, Package, PackagePurchase, PackageRedemption
 from scheduler.errors import InvalidInput, NotFound, RuleViolation
 from scheduler.practice.models import Practice, Service
+from scheduler.validation import parse_uuid_field
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,20 @@ async def get_package(session: AsyncSession, package_id: uuid.UUID) -> Package:
     return package
 
 
-async def add_package_line(session: AsyncSession, invoice: Invoice, package: Package) -> None:
-    """Sell a package on an invoice (the caller holds the invoice lock and recomputes)."""
+async def sell_on_invoice(session: AsyncSession, invoice_id: uuid.UUID, package_id: str, quantity: int) -> Invoice:
+    """Sell `quantity` of a package on an invoice; its sessions become usable once the invoice is paid."""
+    invoice = await invoices.lock_invoice(session, invoice_id)
+    if not 1 <= quantity <= 100:
+        raise InvalidInput("Quantity is 1 to 100.", field="quantity")
+    package = await get_package(session, parse_uuid_field(package_id, "package_id"))
+    for _ in range(quantity):
+        await _add_package_line(session, invoice, package)
+    await invoices.recompute(session, invoice)
+    return invoice
+
+
+async def _add_package_line(session: AsyncSession, invoice: Invoice, package: Package) -> None:
+    """One package line (the caller holds the invoice lock and recomputes)."""
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
