@@ -156,21 +156,28 @@ async def open_for_appointment(
     session.add(invoice)
     await session.flush()
     if with_service_line:
-        service = await session.get_one(Service, appointment.service_id)
-        session.add(
-            InvoiceLine(
-                invoice_id=invoice.id,
-                kind=LineKind.SERVICE,
-                description=service.name,
-                amount=service.price,
-                quantity=1,
-                fsa_eligible=service.fsa_eligible,
-                service_date=appointment.start_at.astimezone(ZoneInfo(practice.timezone)).date(),
-                minutes=service.duration_minutes,
-                cpt_code=service.cpt_code,
-            )
-        )
+        await _add_service_line(session, practice, invoice, appointment)
     return await recompute(session, invoice)
+
+
+async def _add_service_line(
+    session: AsyncSession, practice: Practice, invoice: Invoice, appointment: Appointment
+) -> None:
+    """The visit itself: its service at list price, dated on the practice's calendar (the caller recomputes)."""
+    service = await session.get_one(Service, appointment.service_id)
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=LineKind.SERVICE,
+            description=service.name,
+            amount=service.price,
+            quantity=1,
+            fsa_eligible=service.fsa_eligible,
+            service_date=appointment.start_at.astimezone(ZoneInfo(practice.timezone)).date(),
+            minutes=service.duration_minutes,
+            cpt_code=service.cpt_code,
+        )
+    )
 
 
 async def checkout(session: AsyncSession, practice: Practice, appointment: Appointment) -> Invoice:
@@ -189,20 +196,7 @@ async def checkout(session: AsyncSession, practice: Practice, appointment: Appoi
         .where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.kind == LineKind.SERVICE)
     )
     if not has_service:  # an invoice opened for a fee only: the visit itself is added now
-        service = await session.get_one(Service, appointment.service_id)
-        session.add(
-            InvoiceLine(
-                invoice_id=invoice.id,
-                kind=LineKind.SERVICE,
-                description=service.name,
-                amount=service.price,
-                quantity=1,
-                fsa_eligible=service.fsa_eligible,
-                service_date=appointment.start_at.astimezone(ZoneInfo(practice.timezone)).date(),
-                minutes=service.duration_minutes,
-                cpt_code=service.cpt_code,
-            )
-        )
+        await _add_service_line(session, practice, invoice, appointment)
         await recompute(session, invoice)
     return invoice
 
