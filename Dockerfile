@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # WeasyPrint (receipts, superbills) needs Pango/HarfBuzz and a font; without libharfbuzz-subset0 it
-# falls back to a font subsetter about 8x slower (see SYSTEM_PACKAGES in the Makefile).
+# falls back to a font subsetter about 8x slower (PDF_PACKAGES in the Makefile; a test checks this installs every one).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \

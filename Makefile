@@ -7,14 +7,16 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The PostgreSQL half of the suite; the tests create (and drop) their own database on this server.
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
-# Debian packages the tests and PDFs need: Chromium for browser tests, Pango/HarfBuzz and fonts for
-# WeasyPrint (without libharfbuzz-subset0 it falls back to a subsetter 8x slower), poppler for PDF checks.
-SYSTEM_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+# Debian packages. The app renders PDFs with WeasyPrint: Pango/HarfBuzz and fonts (without
+# libharfbuzz-subset0 it falls back to a font subsetter 8x slower). The tests add Chromium for browser
+# tests and poppler for reading PDFs back.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+TEST_PACKAGES := chromium poppler-utils
 PYTEST_ARGS ?=
 # `make fuzz`: examples per API operation (the fuzz tests inside `make test` run 12).
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install oracles system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
+.PHONY: install oracles pdf-deps system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +35,9 @@ install: $(BIN)/.installed
 # Test-only: `make run` needs neither Node nor the npm registry.
 oracles: $(ORACLES)
 
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs what is missing of PACKAGES (as root, after one apt-get update), or says what to install.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing system packages:$$missing"; \
@@ -43,6 +46,13 @@ system-deps:
 	    echo "!!! missing system packages:$$missing (run as root or: sudo apt-get install$$missing)"; \
 	  fi; \
 	fi
+endef
+
+pdf-deps:
+	$(call apt_install,$(PDF_PACKAGES))
+
+system-deps:
+	$(call apt_install,$(PDF_PACKAGES) $(TEST_PACKAGES))
 
 migrate: install
 	$(BIN)/carebook db upgrade
@@ -50,7 +60,7 @@ migrate: install
 demo: migrate
 	$(BIN)/carebook demo
 
-run: demo
+run: demo pdf-deps
 	@echo "Serving Carebook on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	$(BIN)/carebook serve --host $(HOST) --port $(PORT)
 
@@ -78,7 +88,7 @@ fuzz: install
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
-bench: install
+bench: install pdf-deps
 	$(BIN)/python -m bench
 
 # A booking burst against `carebook serve --workers 2` on a throw-away PostgreSQL database (PG_TEST_URL's

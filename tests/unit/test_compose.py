@@ -165,8 +165,27 @@ def test_dockerfile_runs_as_non_root() -> None:
     assert users[-1].split(":", 1)[0] not in {"root", "0"}
 
 
-@pytest.mark.parametrize("package", ["libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"])
-def test_dockerfile_installs_weasyprint_libraries(package: str) -> None:
+def _makefile_pdf_packages() -> list[str]:
+    match = re.search(r"^PDF_PACKAGES\s*:=\s*(.+)$", MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert match, "the Makefile has no `PDF_PACKAGES := …` (the system libraries WeasyPrint needs)"
+    return match.group(1).split()
+
+
+def test_makefile_pdf_packages_include_the_fast_font_subsetter() -> None:
+    # Without libharfbuzz-subset0 WeasyPrint silently falls back to fontTools, about 8x slower per receipt.
+    assert {"libpango-1.0-0", "libharfbuzz-subset0"} <= set(_makefile_pdf_packages())
+
+
+@pytest.mark.parametrize("package", _makefile_pdf_packages())
+def test_dockerfile_installs_the_makefiles_pdf_packages(package: str) -> None:
     runs = " ".join(rest for keyword, rest in _dockerfile_instructions() if keyword == "RUN")
     assert "apt-get install" in runs
     assert package in shlex.split(runs)
+
+
+@pytest.mark.parametrize("target", ["run", "bench", "system-deps"])
+def test_makefile_targets_that_render_pdfs_install_the_pdf_packages(target: str) -> None:
+    match = re.search(rf"^{re.escape(target)}:(.*)$", MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert match, f"the Makefile has no `{target}` target"
+    body = MAKEFILE.read_text(encoding="utf-8")[match.end() :].split("\n\n", 1)[0]
+    assert "pdf-deps" in match.group(1).split() or "$(PDF_PACKAGES)" in body
