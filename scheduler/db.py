@@ -142,9 +142,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=False)
 
 
+SINGLE_STATEMENT = "carebook_single_statement"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Reads begin DEFERRED so they never hold SQLite's single write lock; a unit of work that must check
     # and then write (booking a slot) opens its transaction with `begin_write`, which takes IMMEDIATE.
+    # A connection opened by `begin_single_read` begins nothing: one statement is its own snapshot.
+    if conn.get_execution_options().get(SINGLE_STATEMENT):
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_intent.get() else "BEGIN")
 
 
@@ -207,6 +213,23 @@ def build_alchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlche
         config.engine_instance = create_async_engine(settings.database_url, **engine_kwargs)
     configure_engine_events(config.get_engine().sync_engine, settings)
     return config
+
+
+async def begin_single_read(session: AsyncSession) -> bool:
+    """Let a session that has not started yet run its first read without a transaction; True if it did.
+
+    For a request that is usually one SELECT (a calendar app's poll): on PostgreSQL the connection is in
+    autocommit, which saves BEGIN and COMMIT round trips (under READ COMMITTED a statement reads its own
+    snapshot either way); on SQLite no BEGIN is sent, which saves three thread hand-offs through aiosqlite.
+    Call `session.commit()` before reading more than one statement: the next one begins a transaction again.
+    """
+    if session.in_transaction():
+        return False
+    if session.bind.dialect.name == "sqlite":
+        await session.connection(execution_options={SINGLE_STATEMENT: True})
+    else:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
 
 
 async def begin_write(session: AsyncSession) -> None:

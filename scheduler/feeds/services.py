@@ -17,13 +17,13 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, true, type_coerce
+from sqlalchemy import bindparam, func, or_, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
 from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEvent, AppointmentSeries
 from scheduler.clients.models import Client
-from scheduler.db import scope_session, unscoped
+from scheduler.db import begin_single_read, scope_session
 from scheduler.errors import NotFound
 from scheduler.feeds.build import build_calendar
 from scheduler.feeds.model import FeedCalendar, FeedEvent, FeedOccurrence, FeedSeries
@@ -69,6 +69,33 @@ def _owner_columns(kind: FeedOwnerKind) -> tuple[Any, Any]:
     return Appointment.room_id, AppointmentSeries.room_id
 
 
+def _newest_change(model: Any) -> Any:
+    return (
+        select(func.max(model.updated_at))
+        .where(model.practice_id == FeedToken.practice_id)
+        .correlate(FeedToken)
+        .scalar_subquery()
+    )
+
+
+_FINGERPRINT = select(
+    FeedToken.id,
+    FeedToken.practice_id,
+    FeedToken.owner_kind,
+    FeedToken.owner_id,
+    FeedToken.created_at,
+    FeedToken.token_hash,
+    FeedToken.revoked_at,
+    _newest_change(Appointment),
+    _newest_change(AppointmentSeries),
+    _newest_change(Client),
+    _newest_change(Service),
+    _newest_change(Room),
+    _newest_change(Therapist),
+    select(Practice.updated_at).where(Practice.id == FeedToken.practice_id).scalar_subquery(),
+).where(FeedToken.token_hash == bindparam("token_hash"))
+
+
 async def resolve_with_fingerprint(
     session: AsyncSession, plain: str, now: dt.datetime
 ) -> tuple[FeedOwner, str, dt.datetime]:
@@ -82,37 +109,11 @@ async def resolve_with_fingerprint(
     Unknown and revoked tokens raise the same NotFound after the same single lookup.
     """
     wanted = hash_feed_token(plain)
-
-    def newest(model: Any) -> Any:
-        return (
-            select(func.max(model.updated_at))
-            .where(model.practice_id == FeedToken.practice_id)
-            .correlate(FeedToken)
-            .scalar_subquery()
-        )
-
-    practice_changed = select(Practice.updated_at).where(Practice.id == FeedToken.practice_id).scalar_subquery()
-    with unscoped(session):
-        row = (
-            await session.execute(
-                select(
-                    FeedToken.id,
-                    FeedToken.practice_id,
-                    FeedToken.owner_kind,
-                    FeedToken.owner_id,
-                    FeedToken.created_at,
-                    FeedToken.token_hash,
-                    FeedToken.revoked_at,
-                    newest(Appointment),
-                    newest(AppointmentSeries),
-                    newest(Client),
-                    newest(Service),
-                    newest(Room),
-                    newest(Therapist),
-                    practice_changed,
-                ).where(FeedToken.token_hash == wanted)
-            )
-        ).first()
+    # Core, on the request's connection: the statement is built and compiled once per process, and the
+    # ORM's per-execution work (which cost more than the query itself) is skipped. The lookup is
+    # cross-practice by nature (the token names the practice), so the tenant scope does not apply.
+    connection = await session.connection()
+    row = (await connection.execute(_FINGERPRINT, {"token_hash": wanted})).first()
     if row is None or not hmac.compare_digest(row[5], wanted) or row[6] is not None:
         raise NotFound("No such calendar feed.")
     owner = FeedOwner(token_id=row[0], practice_id=row[1], owner_kind=row[2], owner_id=row[3], issued_at=row[4])
@@ -365,10 +366,14 @@ CACHE = FeedCache()
 async def current_feed(session: AsyncSession, plain: str, now: dt.datetime | None = None) -> BuiltFeed:
     """The feed behind a token, built only when its data fingerprint changed since this process last built it."""
     moment = now or dt.datetime.now(dt.UTC)
+    # Calendar apps poll all day and nearly every poll ends at the fingerprint: one statement, no transaction.
+    single_read = await begin_single_read(session)
     token, key, last_modified = await resolve_with_fingerprint(session, plain, moment)
     cached = CACHE.get(token.token_id, key)
     if cached is not None:
         return cached
+    if single_read:
+        await session.commit()  # the load reads several statements: in a transaction of its own
     body = build_calendar(await load_feed(session, token, moment))
     built = BuiltFeed(body=body, etag=f'"{hashlib.sha256(body).hexdigest()}"', last_modified=last_modified)
     CACHE.put(token.token_id, key, built)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentSeries
 from scheduler.db import scope_session, session_scope
@@ -89,6 +89,30 @@ async def test_feed_is_served_as_a_cacheable_calendar_without_gzip_or_attachment
     assert since.status_code == 304
     stale = await client.get(path, headers={"If-None-Match": '"something-else"'})
     assert stale.status_code == 200
+
+
+async def test_an_unchanged_poll_is_one_statement_outside_any_transaction(
+    app: Litestar, client: Client, factory: Factory
+) -> None:
+    """Calendar apps poll all day: a poll that ends in 304 reads the fingerprint and nothing else (no BEGIN)."""
+    world = await fh.build_world(factory, "America/New_York")
+    staff = await factory.staff(world.practice)
+    path = await issue(client, staff.headers, "therapists", world.therapist_id)
+    etag = (await client.get(path)).headers["etag"]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    engine = app.state.alchemy.get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        polled = await client.get(path, headers={"If-None-Match": etag})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert polled.status_code == 304
+    assert len(statements) == 1, statements
+    assert "feed_token" in statements[0]
 
 
 async def test_moving_an_occurrence_changes_the_etag_and_bumps_sequence_on_every_component(
