@@ -1,5 +1,6 @@
 """Receipt PDFs: the first download (rendered and stored) against WeasyPrint rendering the same HTML alone
-with fonts warm, and the re-download of stored bytes against one plain SELECT of them."""
+with fonts warm, and the re-download of stored bytes against one plain SELECT of them. Both on a pooled
+engine, as the app's requests run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select
 from weasyprint import HTML
 
-from bench.harness import Result, paired_median_ms
+from bench.harness import Result, latency_target, paired_median_ms, settle
 from billing.documents import services
 from billing.documents.models import DocumentRendition, IssuedDocument
 from billing.documents.render import render_html
@@ -100,6 +101,11 @@ async def run(settings: Settings, label: str) -> list[Result]:
             await services.issue_for_invoice(session, practice, _charges(client, therapist)) for _ in range(count)
         ]
     practice_id = practice.id
+    await config.get_engine().dispose()
+    await settle(settings.database_url)
+    # Downloads run on a pooled engine, as the app's requests do (a new connection per download would
+    # add PostgreSQL's connection set-up, ~10 ms here, which no request of the app pays).
+    config = build_alchemy_config(settings)
     pending = list(documents)
     html = render_html(
         documents[0].snapshot,
@@ -131,9 +137,6 @@ async def run(settings: Settings, label: str) -> list[Result]:
             scope_session(session, practice_id)
             await session.scalar(select(DocumentRendition.pdf).where(DocumentRendition.document_id == stored.id))
 
-    await config.get_engine().dispose()
-    # Re-downloads run on a pooled engine, as the app's requests do.
-    config = build_alchemy_config(settings)
     cached_ms, cached_floor_ms = await paired_median_ms(redownload, select_bytes, runs=41)
     await config.get_engine().dispose()
     assert (await _count(settings, practice_id)) == count
@@ -151,7 +154,7 @@ async def run(settings: Settings, label: str) -> list[Result]:
             floor_ms=cached_floor_ms,
             floor="one SELECT of the stored PDF bytes by document id",
             target_ratio=3.0,
-            target_ms=5.0,
+            target_ms=latency_target(label, 5.0),
         ),
     ]
 

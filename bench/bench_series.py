@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from bench.harness import Result, paired_median_ms
+from bench.harness import Result, paired_median_ms, settle
 from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentStatus
 from scheduler.booking.series import ALTERNATIVE_DAYS, preview_series
 from scheduler.clients.models import Client
@@ -95,6 +95,7 @@ async def _seed(settings: Settings) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
 
 async def run(settings: Settings, label: str) -> list[Result]:
     practice_id, plan_id, therapist_id = await _seed(settings)
+    await settle(settings.database_url)
     config = build_alchemy_config(settings)
 
     async def ours() -> object:

@@ -7,6 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
 
 @dataclass
 class Result:
@@ -28,6 +32,32 @@ class Result:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self) | {"ratio": round(self.ratio, 2), "passed": self.passed}
+
+
+# Absolute latency targets (≤ 5 ms, ≤ 50 ms) are held on PostgreSQL, the database Carebook deploys on
+# (docker-compose). On SQLite every driver call is a hand-off to aiosqlite's thread, and on this 2-core VM
+# a bare thread hand-off (run_in_executor of a no-op) takes 0.3 to 0.5 ms: the floor itself (GET /health)
+# takes 4 to 8 ms there. SQLite rows keep their ratio target against a floor that pays the same hand-offs.
+LATENCY_TARGET_DATABASE = "PostgreSQL"
+
+
+def latency_target(label: str, ms: float) -> float | None:
+    """The absolute target for a row measured on `label`'s database (see LATENCY_TARGET_DATABASE)."""
+    return ms if label == LATENCY_TARGET_DATABASE else None
+
+
+async def settle(database_url: str) -> None:
+    """After seeding: on PostgreSQL, VACUUM ANALYZE now, as autovacuum would soon after. Left to autovacuum it
+    runs in the middle of the timings (on 2 cores it takes one of them) and the planner plans without
+    statistics, neither of which is the steady state a practice's database is in."""
+    if not database_url.startswith("postgresql"):
+        return
+    engine = create_async_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("VACUUM ANALYZE"))
+    finally:
+        await engine.dispose()
 
 
 async def paired_median_ms(
@@ -59,5 +89,6 @@ def table(results: list[Result]) -> str:
             f"{'PASS' if r.passed else 'FAIL':>5}"
         )
     lines.append("")
+    lines.append(f"  absolute ms targets are held on {LATENCY_TARGET_DATABASE} only (see bench/harness.py)")
     lines.extend(f"  floor of '{r.workload}': {r.floor}" for r in results)
     return "\n".join(lines)

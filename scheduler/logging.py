@@ -28,6 +28,8 @@ def configure_logging(debug: bool = False) -> None:
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     root.propagate = False
+    # WeasyPrint logs every layout step of every PDF at INFO ("Step 6 - Creating PDF"): noise, not events.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def _route_template(scope: Scope) -> str:
