@@ -118,7 +118,7 @@ async def run(settings: Settings, label: str) -> list[Result]:
         document = pending.pop()
         async with session_scope(config) as session:
             scope_session(session, practice_id)
-            await services.document_pdf(session, await services.get_document(session, document.id))
+            await services.open_document(session, document.id)
 
     async def weasyprint_alone() -> None:
         HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf()

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents.models import DocumentRendition, IssuedDocument
@@ -347,18 +348,21 @@ async def open_document(
     if found is None or (kind is not None and found[0].kind != kind):
         raise NotFound("No such document.", field="document_id")
     document, pdf = found
-    return document, pdf if pdf is not None else await document_pdf(session, document, copy=copy)
+    return document, pdf if pdf is not None else await _render_and_store(session, document, copy=copy)
 
 
 async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy: bool = False) -> bytes:
-    """The document's PDF (or its reprint marked COPY): rendered the first time, stored, then always those bytes.
+    """The document's PDF (or its reprint marked COPY): rendered the first time, stored, then always those bytes."""
+    stored = await stored_pdf(session, document, copy=copy)
+    return stored if stored is not None else await _render_and_store(session, document, copy=copy)
+
+
+async def _render_and_store(session: AsyncSession, document: IssuedDocument, *, copy: bool) -> bytes:
+    """Render the document's PDF and store it, unless another download stored one first: then serve that one.
 
     The rendering runs with no lock held; only storing it takes SQLite's write lock. Two first downloads at
     once both render, the unique (document, copy) keeps the first stored, and both serve that one.
     """
-    stored = await stored_pdf(session, document, copy=copy)
-    if stored is not None:
-        return stored
     pdf = await render_pdf_off_loop(
         document.snapshot,
         number=document.number,
@@ -367,23 +371,24 @@ async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy:
         copy=copy,
     )
     await hold_write_lock(session)
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    inserted = await session.scalar(
+        insert(DocumentRendition)
+        .values(
+            practice_id=document.practice_id,
+            document_id=document.id,
+            is_copy=copy,
+            pdf=pdf,
+            sha256=hashlib.sha256(pdf).hexdigest(),
+        )
+        .on_conflict_do_nothing(index_elements=["document_id", "is_copy"])
+        .returning(DocumentRendition.id)
+    )
+    session.info["wrote"] = True
+    if inserted is not None:
+        return pdf
     stored = await stored_pdf(session, document, copy=copy)
-    if stored is not None:
-        return stored
-    try:
-        async with session.begin_nested():
-            session.add(
-                DocumentRendition(
-                    practice_id=document.practice_id,
-                    document_id=document.id,
-                    is_copy=copy,
-                    pdf=pdf,
-                    sha256=hashlib.sha256(pdf).hexdigest(),
-                )
-            )
-    except IntegrityError:
-        stored = await stored_pdf(session, document, copy=copy)
-        if stored is None:
-            raise
-        return stored
-    return pdf
+    if stored is None:  # the conflicting row is committed, or this insert would have waited for it
+        msg = f"document {document.id}: a rendition conflicted but none is stored"
+        raise RuntimeError(msg)
+    return stored

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.documents import services, statements
-from billing.documents.models import DocumentImmutable, IssuedDocument
+from billing.documents.models import DocumentImmutable, DocumentRendition, IssuedDocument
 from billing.documents.snapshot import DocumentKind, DocumentLine, LineKind, Tender
 from scheduler.db import scope_session, session_scope
 from scheduler.errors import InvalidInput, NotFound
@@ -201,6 +201,18 @@ async def _appointment(factory: Factory, place: Clinic) -> uuid.UUID:
         session.add(appointment)
         await session.flush()
         return appointment.id
+
+
+async def test_two_first_downloads_at_once_store_one_pdf_and_both_serve_it(factory: Factory) -> None:
+    place = await clinic(factory)
+    receipt = await _issue(factory, place)
+    first, second = await asyncio.gather(_pdf(factory, receipt), _pdf(factory, receipt))
+    assert first == second
+    assert first == await _pdf(factory, receipt)
+    async with factory.alchemy.get_session() as session:
+        scope_session(session, place.practice.id)
+        renditions = list(await session.scalars(select(DocumentRendition.id)))
+    assert len(renditions) == 1
 
 
 # --- immutability -----------------------------------------------------------------------------------------------
