@@ -123,8 +123,12 @@ async def search_clients(session: AsyncSession, query: str, limit: int = 50) -> 
     query = query.strip()
     if query:
         digits = phone_digits(query)
-        like = f"%{query.lower()}%"
-        conditions = [Client.email.like(like), Client.first_name.ilike(like), Client.last_name.ilike(like)]
+        # autoescape: a "%" or "_" typed into the search box is a character to find, not a wildcard.
+        conditions = [
+            Client.email.contains(query.lower(), autoescape=True),
+            Client.first_name.icontains(query, autoescape=True),
+            Client.last_name.icontains(query, autoescape=True),
+        ]
         if len(digits) >= 4:
             conditions.append(Client.phone_digits.like(f"%{digits}%"))
         stmt = stmt.where(or_(*conditions))

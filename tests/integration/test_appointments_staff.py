@@ -165,6 +165,23 @@ async def test_therapists_see_only_their_own_schedule(client: Client, factory: F
     assert own.status_code == 201
 
 
+async def test_client_search_finds_percent_and_underscore_literally(client: Client, factory: Factory) -> None:
+    practice = await factory.demo()
+    desk = await factory.staff(practice, Role.DESK)
+    plain = await _client_id(client, desk.headers, "plain@example.test")
+    underscored = await _client_id(client, desk.headers, "o_neil@example.test")
+
+    def ids(found: object) -> list[str]:
+        assert isinstance(found, dict)
+        return [c["id"] for c in found["items"]]
+
+    for wildcard in ("%", "_"):  # a wildcard would list every client
+        found = (await client.get("/api/v1/clients", params={"q": wildcard}, headers=desk.headers)).json()
+        assert plain not in ids(found), wildcard
+    found = (await client.get("/api/v1/clients", params={"q": "o_neil"}, headers=desk.headers)).json()
+    assert ids(found) == [underscored]
+
+
 async def test_clients_are_deduplicated_on_email_and_searchable(client: Client, factory: Factory) -> None:
     practice = await factory.demo()
     desk = await factory.staff(practice, Role.DESK)
