@@ -7,7 +7,7 @@ import uuid
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, head, post
 from litestar.di import Provide
 from litestar.params import FromPath
 
@@ -159,6 +159,18 @@ def _not_modified(request: Request[Any, Any, Any], feed: BuiltFeed) -> bool:
     return False
 
 
+def _token(filename: str) -> str:
+    return filename.removesuffix(".ics") if filename.endswith(".ics") else ""
+
+
+def _validators(feed: BuiltFeed) -> dict[str, str]:
+    return {
+        "ETag": feed.etag,
+        "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+        "Cache-Control": "private, max-age=0, must-revalidate",
+    }
+
+
 class FeedController(Controller):
     """What Google, Microsoft and Apple poll: the token in the URL is the only credential."""
 
@@ -175,12 +187,24 @@ class FeedController(Controller):
     async def feed(
         self, request: Request[Any, Any, Any], db_session: DbSession, filename: FromPath[str]
     ) -> Response[bytes]:
-        feed = await current_feed(db_session, filename.removesuffix(".ics") if filename.endswith(".ics") else "")
-        headers = {
-            "ETag": feed.etag,
-            "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
-            "Cache-Control": "private, max-age=0, must-revalidate",
-        }
+        feed = await current_feed(db_session, _token(filename))
         if _not_modified(request, feed):
-            return Response(b"", status_code=304, headers=headers, media_type=FEED_MEDIA_TYPE)
-        return Response(feed.body, media_type=FEED_MEDIA_TYPE, headers=headers)
+            return Response(b"", status_code=304, headers=_validators(feed), media_type=FEED_MEDIA_TYPE)
+        return Response(feed.body, media_type=FEED_MEDIA_TYPE, headers=_validators(feed))
+
+    @head(
+        "/{filename:str}",
+        operation_id="headCalendarFeed",
+        summary="A calendar feed's validators (ETag, Last-Modified, length) without its body",
+        media_type=FEED_MEDIA_TYPE,
+        responses=PUBLIC_READ_PROBLEMS,
+    )
+    async def feed_head(
+        self, request: Request[Any, Any, Any], db_session: DbSession, filename: FromPath[str]
+    ) -> Response[None]:
+        """What a GET would answer, headers only: some subscription checks ask HEAD before they GET."""
+        feed = await current_feed(db_session, _token(filename))
+        if _not_modified(request, feed):
+            return Response(None, status_code=304, headers=_validators(feed), media_type=FEED_MEDIA_TYPE)
+        length = {"Content-Length": str(len(feed.body))}
+        return Response(None, media_type=FEED_MEDIA_TYPE, headers=_validators(feed) | length)

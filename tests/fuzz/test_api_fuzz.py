@@ -85,13 +85,17 @@ FUZZ_SETTINGS = settings(
 
 
 def problem_json_for_4xx(ctx: CheckContext, response: Response, case: Case) -> bool | None:
-    """Every client error is a problem document: application/problem+json with status, title and code."""
+    """Every client error is a problem document: application/problem+json with status, title and code (for HEAD,
+    the same Content-Type and no body)."""
     if not 400 <= response.status_code < 500:
         return None
     content_type = (response.headers.get("content-type") or [""])[0]
     assert content_type.split(";")[0].strip() == "application/problem+json", (
         f"{response.status_code} answered with Content-Type {content_type!r}, not application/problem+json"
     )
+    if case.method.upper() == "HEAD":  # the headers of the problem a GET would get, and never a body
+        assert response.content == b"", "a HEAD response carried a body"
+        return True
     body = json.loads(response.content)
     assert isinstance(body, dict), f"problem body is not an object: {body!r}"
     assert body.get("status") == response.status_code, f"problem status {body.get('status')!r} != HTTP status"

@@ -91,6 +91,22 @@ async def test_feed_is_served_as_a_cacheable_calendar_without_gzip_or_attachment
     assert stale.status_code == 200
 
 
+async def test_head_answers_what_get_would_without_the_body(client: Client, factory: Factory) -> None:
+    world = await fh.build_world(factory, "America/New_York")
+    staff = await factory.staff(world.practice)
+    path = await issue(client, staff.headers, "therapists", world.therapist_id)
+    got = await client.get(path)
+
+    headed = await client.head(path)
+    assert headed.status_code == 200
+    assert headed.content == b""
+    for header in ("etag", "last-modified", "content-type", "cache-control"):
+        assert headed.headers[header] == got.headers[header], header
+    assert headed.headers["content-length"] == str(len(got.content))
+    assert (await client.head(path, headers={"If-None-Match": got.headers["etag"]})).status_code == 304
+    assert (await client.head(path.replace("/feeds/", "/feeds/x"))).status_code == 404
+
+
 async def test_an_unchanged_poll_is_one_statement_outside_any_transaction(
     app: Litestar, client: Client, factory: Factory
 ) -> None:
