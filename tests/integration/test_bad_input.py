@@ -26,6 +26,7 @@ from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Practice, Role
 from tests.integration.booking_helpers import Client, at, booking, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
+from tests.integration.portal_helpers import follow_sign_in_link
 
 HTML = {"accept": "text/html"}
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -969,7 +970,7 @@ async def sign_in_portal(client: Client, factory: Factory, practice: Practice, a
         )
     match = re.search(r"http://testserver\.local(/p/[a-z0-9-]+/portal/sign-in/\S+)", bodies[0])
     assert match, "the e-mail carries the sign-in link"
-    signed_in = await client.get(match.group(1), headers=HTML, follow_redirects=False)
+    signed_in = await follow_sign_in_link(client, match.group(1))
     assert signed_in.status_code == 303, signed_in.text
 
 
