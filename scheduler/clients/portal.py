@@ -2,7 +2,8 @@
 
 A client has no password. They ask for a link; if the address belongs to a client of this practice a
 link valid for 30 minutes is queued in the outbox, and the answer is the same either way, so the form
-cannot be used to learn who is a client. Only the link's SHA-256 is stored; following it once spends it.
+cannot be used to learn who is a client. Only the link's SHA-256 is stored. Opening the link only shows
+a confirmation (mail scanners open links too); confirming it spends it, once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from scheduler.practice.services import hash_token, normalise_email
 
 LINK_LIFETIME = dt.timedelta(minutes=30)
 PAST_VISITS_SHOWN = 50
+LINK_UNUSABLE = "This sign-in link has expired or was already used. Ask for a new one below."
 
 
 class SignInLinkInvalid(CarebookError):
@@ -78,6 +80,35 @@ async def request_sign_in_link(
     )
 
 
+def _usable(link: ClientSignInLink | None, now: dt.datetime) -> ClientSignInLink:
+    """The one validity rule for a link, shared by looking at it and spending it."""
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        raise SignInLinkInvalid(LINK_UNUSABLE)
+    return link
+
+
+async def _usable_link(session: AsyncSession, token: str, now: dt.datetime) -> ClientSignInLink:
+    found = await session.scalar(select(ClientSignInLink).where(ClientSignInLink.token_hash == hash_token(token)))
+    return _usable(found, now)
+
+
+async def _link_client(session: AsyncSession, link: ClientSignInLink) -> Client:
+    client = await session.scalar(select(Client).where(Client.id == link.client_id))
+    if client is None:
+        raise SignInLinkInvalid(LINK_UNUSABLE)
+    return client
+
+
+async def check_sign_in_link(session: AsyncSession, token: str, now: dt.datetime | None = None) -> Client:
+    """Look at a link without spending it: valid, unused and unexpired → its client; else SignInLinkInvalid.
+
+    Mail scanners fetch every link in a message before the client clicks; the page they see must not
+    spend the link, so only `redeem_sign_in_link` (behind a form post) does.
+    """
+    link = await _usable_link(session, token, now or utcnow())
+    return await _link_client(session, link)
+
+
 async def redeem_sign_in_link(session: AsyncSession, token: str, now: dt.datetime | None = None) -> Client:
     """Spend a link: valid, unused and unexpired → the client; anything else → SignInLinkInvalid.
 
@@ -85,9 +116,7 @@ async def redeem_sign_in_link(session: AsyncSession, token: str, now: dt.datetim
     """
     now = now or utcnow()
     await begin_write(session)
-    link = await session.scalar(select(ClientSignInLink).where(ClientSignInLink.token_hash == hash_token(token)))
-    if link is None or link.used_at is not None or link.expires_at <= now:
-        raise SignInLinkInvalid("This sign-in link has expired or was already used. Ask for a new one below.")
+    link = await _usable_link(session, token, now)
     spent = await session.execute(
         update(ClientSignInLink)
         .where(ClientSignInLink.id == link.id, ClientSignInLink.used_at.is_(None))
@@ -95,11 +124,8 @@ async def redeem_sign_in_link(session: AsyncSession, token: str, now: dt.datetim
         .execution_options(synchronize_session=False)
     )
     if getattr(spent, "rowcount", 0) != 1:
-        raise SignInLinkInvalid("This sign-in link has expired or was already used. Ask for a new one below.")
-    client = await session.scalar(select(Client).where(Client.id == link.client_id))
-    if client is None:
-        raise SignInLinkInvalid("This sign-in link has expired or was already used. Ask for a new one below.")
-    return client
+        raise SignInLinkInvalid(LINK_UNUSABLE)
+    return await _link_client(session, link)
 
 
 async def get_signed_in_client(session: AsyncSession, client_id: uuid.UUID) -> Client | None:

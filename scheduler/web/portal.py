@@ -1,5 +1,8 @@
 """The client portal's pages under /p/{slug}/portal: sign in by e-mailed link, see and manage your visits.
 
+Opening an e-mailed link (GET) only shows a "Sign in" button; pressing it (POST) spends the link. Mail
+security scanners open every link in a message first, and must not use up the client's one click.
+
 A portal session holds the client's id and their practice's id under keys of its own (a staff session
 in the same browser is left alone). Every page resolves the practice from the slug, scopes the database
 session to it and then requires the session's practice to be that one, so a client signed in at one
@@ -33,6 +36,7 @@ from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice
 from scheduler.practice.services import hash_token
 from scheduler.validation import parse_uuid
+from scheduler.web.booking_pages import PRIVATE_HEADERS
 from scheduler.web.session import rotate_session
 
 PORTAL_STORE = "portal"
@@ -128,6 +132,15 @@ def _start_page(practice: Practice, *, error: str | None = None, email: str = ""
     )
 
 
+def _link_expired_page(practice: Practice, exc: portal.SignInLinkInvalid) -> Template:
+    return Template(
+        template_name="portal/link_expired.html",
+        context={"practice": practice, "portal": _base(practice), "detail": exc.detail},
+        status_code=exc.status,
+        headers=PRIVATE_HEADERS,
+    )
+
+
 class PortalPagesController(Controller):
     path = "/p/{slug:str}/portal"
     include_in_schema = False
@@ -161,17 +174,25 @@ class PortalPagesController(Controller):
         )
 
     @get("/sign-in/{token:str}")
+    async def confirm_sign_in(self, db_session: DbSession, practice: PathPractice, token: FromPath[str]) -> Template:
+        try:
+            await portal.check_sign_in_link(db_session, token)
+        except portal.SignInLinkInvalid as exc:
+            return _link_expired_page(practice, exc)
+        return Template(
+            template_name="portal/sign_in_confirm.html",
+            context={"practice": practice, "portal": _base(practice), "action": f"{_base(practice)}/sign-in/{token}"},
+            headers=PRIVATE_HEADERS,
+        )
+
+    @post("/sign-in/{token:str}", status_code=303)
     async def sign_in(
         self, request: Request[Any, Any, Any], db_session: DbSession, practice: PathPractice, token: FromPath[str]
     ) -> Template | Redirect:
         try:
             client = await portal.redeem_sign_in_link(db_session, token)
         except portal.SignInLinkInvalid as exc:
-            return Template(
-                template_name="portal/link_expired.html",
-                context={"practice": practice, "portal": _base(practice), "detail": exc.detail},
-                status_code=exc.status,
-            )
+            return _link_expired_page(practice, exc)
         rotate_session(
             request, {**_session_data(request), CLIENT_KEY: str(client.id), CLIENT_PRACTICE_KEY: str(practice.id)}
         )

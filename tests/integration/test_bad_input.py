@@ -26,6 +26,7 @@ from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Practice, Role
 from tests.integration.booking_helpers import Client, at, booking, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
+from tests.integration.portal_helpers import follow_sign_in_link
 
 HTML = {"accept": "text/html"}
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -828,6 +829,24 @@ async def test_junk_in_every_page_path_id_is_a_404_page(app: Litestar, client: C
         assert portal.status_code == 200, (day, portal.status_code)
 
 
+async def test_an_unusable_sign_in_link_is_gone_whether_opened_or_confirmed(client: Client, factory: Factory) -> None:
+    await factory.demo()
+    csrf_token = _csrf((await client.get("/p/demo/portal", headers=HTML)).text)
+    never_issued = {"well-formed but never issued": "q" * 43}
+    for label, junk in {**JUNK_IDS, **never_issued}.items():
+        url = f"/p/demo/portal/sign-in/{quote(junk, safe='')}"
+        opened = await client.get(url, headers=HTML, follow_redirects=False)
+        confirmed = await client.post(url, data={"_csrf_token": csrf_token}, headers=HTML, follow_redirects=False)
+        # Opening and confirming answer alike: 410 "gone" for any token, 404 where the path matches no route.
+        assert opened.status_code == confirmed.status_code, (label, opened.status_code, confirmed.status_code)
+        assert opened.status_code in ({410} if label in never_issued else {404, 410}), (label, opened.status_code)
+        for response in (opened, confirmed):
+            assert "text/html" in response.headers["content-type"], label
+            assert "Sign in</button>" not in response.text, label
+            if response.status_code == 410:
+                assert "This link has expired" in response.text, label
+
+
 async def test_path_traversal_under_static_is_404(client: Client) -> None:
     for path in (
         "/static/..%2f..%2f..%2fetc%2fpasswd",
@@ -969,7 +988,7 @@ async def sign_in_portal(client: Client, factory: Factory, practice: Practice, a
         )
     match = re.search(r"http://testserver\.local(/p/[a-z0-9-]+/portal/sign-in/\S+)", bodies[0])
     assert match, "the e-mail carries the sign-in link"
-    signed_in = await client.get(match.group(1), headers=HTML, follow_redirects=False)
+    signed_in = await follow_sign_in_link(client, match.group(1))
     assert signed_in.status_code == 303, signed_in.text
 
 

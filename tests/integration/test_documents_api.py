@@ -18,6 +18,7 @@ from scheduler.practice.models import Practice
 from scheduler.settings import Settings
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import Clinic, clinic, pdf_text, sign_in_link, visit_charges
+from tests.integration.portal_helpers import follow_sign_in_link
 
 HttpClient = AsyncTestClient[Litestar]
 
@@ -175,7 +176,7 @@ async def test_client_sees_and_downloads_only_their_own_documents_in_the_portal(
     signed_out = await client.get(f"/p/{place.practice.slug}/portal/documents/", follow_redirects=False)
     assert signed_out.status_code == 303
 
-    await client.get(await sign_in_link(factory, place))
+    assert (await follow_sign_in_link(client, await sign_in_link(factory, place))).status_code == 303
     page = await client.get(f"/p/{place.practice.slug}/portal/documents/")
     assert page.status_code == 200
     assert "R-000001" in page.text

@@ -43,6 +43,7 @@ from scheduler.practice.models import Practice, Role
 from scheduler.settings import TEMPLATES_DIR, Settings
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory
+from tests.integration.portal_helpers import follow_sign_in_link
 from tests.integration.test_cli import carebook
 
 HTML = {"accept": "text/html"}
@@ -462,7 +463,7 @@ async def test_client_signs_in_with_a_one_time_link_and_sees_their_visits(client
     assert link[1].to_address == "ann@example.test"
     path = sign_in_path(link[1])
 
-    signed_in = await client.get(path, headers=HTML, follow_redirects=False)
+    signed_in = await follow_sign_in_link(client, path)
     assert signed_in.status_code == 303
     assert signed_in.headers["location"] == "/p/demo/portal/home"
     home = await client.get("/p/demo/portal/home", headers=HTML)
@@ -479,6 +480,7 @@ async def test_client_signs_in_with_a_one_time_link_and_sees_their_visits(client
     assert reused.status_code == 410
     assert "expired" in reused.text
     assert 'name="email"' in reused.text, "with a form to ask for a new link"
+    assert "Sign in</button>" not in reused.text
 
     await ask_for_link(client, "demo", "ann@example.test")
     fresh = sign_in_path((await outbox(factory))[-1])
@@ -491,6 +493,12 @@ async def test_client_signs_in_with_a_one_time_link_and_sees_their_visits(client
             )
     expired = await client.get(fresh, headers=HTML, follow_redirects=False)
     assert expired.status_code == 410
+    assert "Sign in</button>" not in expired.text
+    confirmed_late = await client.post(
+        fresh, data={"_csrf_token": csrf_of(home.text)}, headers=HTML, follow_redirects=False
+    )
+    assert confirmed_late.status_code == 410
+    assert "expired" in confirmed_late.text
 
     signed_out = await client.post(
         "/p/demo/portal/sign-out", data={"_csrf_token": csrf_of(home.text)}, headers=HTML, follow_redirects=False
@@ -499,6 +507,72 @@ async def test_client_signs_in_with_a_one_time_link_and_sees_their_visits(client
     after = await client.get("/p/demo/portal/home", headers=HTML, follow_redirects=False)
     assert after.status_code == 303
     assert after.headers["location"] == "/p/demo/portal"
+
+
+async def test_a_mail_scanner_opening_the_link_neither_signs_in_nor_spends_it(client: Client, factory: Factory) -> None:
+    await book_ann(client, factory)
+    await ask_for_link(client, "demo", "ann@example.test")
+    path = sign_in_path((await outbox(factory))[-1])
+
+    # Safe Links, Mimecast and link previews fetch the URL, sometimes more than once, before the client clicks.
+    for _ in range(3):
+        scanned = await client.get(path, headers=HTML, follow_redirects=False)
+        assert scanned.status_code == 200
+        assert "Sign in</button>" in scanned.text
+        assert "Ann" not in scanned.text, "the page names no one to whoever holds the link"
+    still_out = await client.get("/p/demo/portal/home", headers=HTML, follow_redirects=False)
+    assert still_out.status_code == 303
+    assert still_out.headers["location"] == "/p/demo/portal"
+
+    signed_in = await client.post(
+        path, data={"_csrf_token": csrf_of(scanned.text)}, headers=HTML, follow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/p/demo/portal/home"
+    home = await client.get("/p/demo/portal/home", headers=HTML)
+    assert home.status_code == 200
+    assert "Hello, Ann" in home.text
+
+
+async def test_a_link_confirmed_twice_shows_the_expired_page_and_signs_no_one_in(
+    client: Client, factory: Factory
+) -> None:
+    await book_ann(client, factory)
+    await ask_for_link(client, "demo", "ann@example.test")
+    path = sign_in_path((await outbox(factory))[-1])
+    assert (await follow_sign_in_link(client, path)).status_code == 303
+    home = await client.get("/p/demo/portal/home", headers=HTML)
+    signed_out = await client.post(
+        "/p/demo/portal/sign-out", data={"_csrf_token": csrf_of(home.text)}, headers=HTML, follow_redirects=False
+    )
+    assert signed_out.status_code == 303
+
+    again = await client.post(path, data={"_csrf_token": csrf_of(home.text)}, headers=HTML, follow_redirects=False)
+    assert again.status_code == 410
+    assert "This link has expired" in again.text
+    assert "expired or was already used" in again.text
+    assert 'name="email"' in again.text, "with a form to ask for a new link"
+    after = await client.get("/p/demo/portal/home", headers=HTML, follow_redirects=False)
+    assert after.status_code == 303
+    assert after.headers["location"] == "/p/demo/portal"
+
+
+async def test_the_link_page_is_a_sign_in_button_that_posts_to_the_same_link(client: Client, factory: Factory) -> None:
+    await book_ann(client, factory)
+    await ask_for_link(client, "demo", "ann@example.test")
+    path = sign_in_path((await outbox(factory))[-1])
+
+    page = await client.get(path, headers=HTML, follow_redirects=False)
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    forms = re.findall(r"<form\b[^>]*>.*?</form>", page.text, flags=re.DOTALL)
+    [confirm] = [f for f in forms if "Sign in</button>" in f]
+    assert re.search(rf'method="post"[^>]*action="{re.escape(path)}"', confirm), confirm
+    assert 'name="_csrf_token"' in confirm
+    assert 'type="submit"' in confirm
+    assert "Continue to your visits" in page.text
+    assert "<h1>Demo Massage &amp; Bodywork</h1>" in page.text
+    assert 'name="viewport"' in page.text
 
 
 async def test_unknown_address_gets_the_same_answer_and_no_mail(client: Client, factory: Factory) -> None:
@@ -525,7 +599,7 @@ async def test_client_moves_and_cancels_from_the_portal_within_the_rules(client:
     created = await book_ann(client, factory)
     appointment_id = created["appointment"]["id"]  # type: ignore[index]
     await ask_for_link(client, "demo", "ann@example.test")
-    await client.get(sign_in_path((await outbox(factory))[-1]), headers=HTML)
+    assert (await follow_sign_in_link(client, sign_in_path((await outbox(factory))[-1]))).status_code == 303
     page_path = f"/p/demo/portal/appointments/{appointment_id}"
     day = weekday_ahead()
 
@@ -584,7 +658,12 @@ async def test_a_client_of_another_practice_sees_nothing_of_this_one(
             # Another practice's link is no key to this one.
             wrong_door = bobs_link.replace("/p/elsewhere/", "/p/demo/")
             assert (await bob.get(wrong_door, headers=HTML, follow_redirects=False)).status_code == 410
-            assert (await bob.get(bobs_link, headers=HTML, follow_redirects=False)).status_code == 303
+            start = await bob.get("/p/demo/portal", headers=HTML)
+            knocked = await bob.post(
+                wrong_door, data={"_csrf_token": csrf_of(start.text)}, headers=HTML, follow_redirects=False
+            )
+            assert knocked.status_code == 410
+            assert (await follow_sign_in_link(bob, bobs_link)).status_code == 303
             assert "Hello, Bob" in (await bob.get("/p/elsewhere/portal/home", headers=HTML)).text
 
             for path in ("/p/demo/portal/home", f"/p/demo/portal/appointments/{ann_visit}"):

@@ -16,6 +16,7 @@ from tests.integration.booking_helpers import load_demo
 from tests.integration.clinical_helpers import HTML, Client, new_client, post_form
 from tests.integration.conftest import Factory
 from tests.integration.plan_helpers import make_plan
+from tests.integration.portal_helpers import follow_sign_in_link
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -28,7 +29,7 @@ async def portal_sign_in(client: Client, factory: Factory, email: str) -> None:
             bodies = [m.body_text for m in await session.scalars(select(OutboxMessage)) if m.to_address == email]
     match = re.search(r"/p/demo/portal/sign-in/\S+", bodies[-1])
     assert match
-    assert (await client.get(match.group(0), headers=HTML, follow_redirects=False)).status_code == 303
+    assert (await follow_sign_in_link(client, match.group(0))).status_code == 303
 
 
 async def test_client_sees_own_plan_progress_without_private_notes(client: Client, factory: Factory) -> None:
