@@ -1,22 +1,36 @@
-"""What the client is told by e-mail about their visit: the booking confirmation and change notices.
+"""What the client is told by e-mail about their visits: the booking confirmation and change notices.
 
 Called from the booking use cases inside their unit of work, so a notice is queued exactly when its
 change commits. Bodies are rendered from `templates/emails/*.txt` with `PracticeFacts` and `VisitFacts`
-only — never the appointment, the client record or anything clinical.
+(or a `SeriesChange` made of them) only — never the appointment, the series, the client record or
+anything clinical.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.booking.models import Appointment
-from scheduler.booking.visits import PracticeFacts, appointment_event_view, describe_when, visit_facts
+from scheduler.booking.models import Appointment, AppointmentSeries
+from scheduler.booking.visits import (
+    PracticeFacts,
+    VisitFacts,
+    appointment_event_view,
+    clock,
+    describe_when,
+    long_date,
+    visit_facts,
+    visits_facts,
+)
 from scheduler.clients.models import Client
-from scheduler.feeds.ical import single_event_calendar
+from scheduler.feeds.ical import events_calendar
 from scheduler.mail import services as mail
-from scheduler.practice.models import Practice
+from scheduler.practice.models import Practice, Service
 from scheduler.settings import get_settings
 
 ICS_CONTENT_TYPE = "text/calendar"
@@ -40,9 +54,11 @@ def _base(base_url: str | None) -> str:
     return (base_url or get_settings().base_url).rstrip("/")
 
 
-async def _ics(session: AsyncSession, practice: Practice, appointment: Appointment) -> mail.Attachment:
-    body = single_event_calendar(await appointment_event_view(session, practice, appointment))
-    return mail.Attachment(filename="appointment.ics", content_type=ICS_CONTENT_TYPE, content=body.decode())
+async def _ics(
+    session: AsyncSession, practice: Practice, appointments: Sequence[Appointment], filename: str = "appointment.ics"
+) -> mail.Attachment:
+    body = events_calendar([await appointment_event_view(session, practice, a) for a in appointments])
+    return mail.Attachment(filename=filename, content_type=ICS_CONTENT_TYPE, content=body.decode())
 
 
 async def booking_confirmed(
@@ -71,7 +87,7 @@ async def booking_confirmed(
         subject=f"Booked: {visit.service_name}, {visit.when}",
         body_text=body,
         kind="booking_confirmation",
-        attachments=[await _ics(session, practice, appointment)],
+        attachments=[await _ics(session, practice, [appointment])],
     )
 
 
@@ -107,7 +123,7 @@ async def visit_rescheduled(
         subject=f"Moved: {visit.service_name}, now {visit.when}",
         body_text=body,
         kind="visit_rescheduled",
-        attachments=[await _ics(session, practice, appointment)],
+        attachments=[await _ics(session, practice, [appointment])],
     )
 
 
@@ -133,5 +149,147 @@ async def visit_cancelled(
         subject=f"Cancelled: {visit.service_name}, {visit.when}",
         body_text=body,
         kind="visit_cancelled",
-        attachments=[await _ics(session, practice, appointment)],
+        attachments=[await _ics(session, practice, [appointment])],
+    )
+
+
+# -- bulk changes to a series: one e-mail for all the visits they touch ---------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesVisit:
+    """One visit a series change touched: its time now and, after a move, the time it had before."""
+
+    visit: VisitFacts
+    previous_when: str | None = None
+
+
+@dataclass(frozen=True)
+class SeriesChange:
+    """A bulk change to a client's series as they may see it: the series' service, the therapist, the visits."""
+
+    service_name: str
+    therapist_name: str
+    visits: tuple[SeriesVisit, ...]
+
+    @property
+    def first(self) -> VisitFacts:
+        return self.visits[0].visit
+
+    @property
+    def first_start_text(self) -> str:
+        """'Thursday 21 May 2026, 11:00 AM' — a subject line's worth of the first visit's time."""
+        return f"{long_date(self.first.start)}, {clock(self.first.start)}"
+
+
+def _upcoming(appointments: Sequence[Appointment]) -> list[Appointment]:
+    # Visits already over are history, not news: a change that touches only those tells the client nothing.
+    now = _now()
+    return sorted((a for a in appointments if a.start_at > now), key=lambda a: a.start_at)
+
+
+async def _series_change(
+    session: AsyncSession,
+    practice: Practice,
+    series: AppointmentSeries,
+    upcoming: Sequence[Appointment],
+    previous_starts: Mapping[uuid.UUID, dt.datetime] | None = None,
+) -> SeriesChange:
+    service = await session.get_one(Service, series.service_id)
+    facts = await visits_facts(session, practice, upcoming)
+    zone = ZoneInfo(practice.timezone)
+    visits: list[SeriesVisit] = []
+    for visit in facts:
+        previous_when = None
+        if previous_starts is not None:
+            was = previous_starts[visit.appointment_id].astimezone(zone)
+            previous_when = describe_when(was, was + (visit.end - visit.start))
+        visits.append(SeriesVisit(visit, previous_when))
+    return SeriesChange(service_name=service.name, therapist_name=facts[0].therapist_name, visits=tuple(visits))
+
+
+async def _send_series_notice(
+    session: AsyncSession,
+    practice: Practice,
+    series: AppointmentSeries,
+    change: SeriesChange,
+    upcoming: Sequence[Appointment],
+    *,
+    template: str,
+    subject: str,
+    kind: str,
+    base_url: str | None,
+) -> None:
+    client = await session.get_one(Client, series.client_id)
+    body = mail.render(
+        template,
+        first_name=client.first_name,
+        practice=PracticeFacts.of(practice),
+        series=change,
+        portal_url=portal_url(_base(base_url), practice),
+    )
+    await mail.enqueue(
+        session,
+        to=client.email,
+        subject=subject,
+        body_text=body,
+        kind=kind,
+        attachments=[await _ics(session, practice, upcoming, filename="appointments.ics")],
+    )
+
+
+async def series_rescheduled(
+    session: AsyncSession,
+    practice: Practice,
+    series: AppointmentSeries,
+    moved: Sequence[Appointment],
+    *,
+    previous_starts: Mapping[uuid.UUID, dt.datetime],
+    base_url: str | None = None,
+) -> None:
+    """Visits of a series moved together (this and following, or all): one e-mail listing each upcoming visit
+    with its new and its old time, and one .ics that updates them all (each visit keeps its UID).
+    """
+    upcoming = _upcoming(moved)
+    if not upcoming:
+        return
+    change = await _series_change(session, practice, series, upcoming, previous_starts)
+    await _send_series_notice(
+        session,
+        practice,
+        series,
+        change,
+        upcoming,
+        template="series_rescheduled.txt",
+        subject=f"Your series moved: {change.service_name}, from {change.first_start_text}",
+        kind="series_rescheduled",
+        base_url=base_url,
+    )
+
+
+async def series_cancelled(
+    session: AsyncSession,
+    practice: Practice,
+    series: AppointmentSeries,
+    cancelled: Sequence[Appointment],
+    *,
+    base_url: str | None = None,
+) -> None:
+    """The rest of a series was cancelled: one e-mail listing the upcoming visits that are off, and one .ics
+    that removes them. The reason is not repeated: it may be clinical.
+    """
+    upcoming = _upcoming(cancelled)
+    if not upcoming:
+        return
+    change = await _series_change(session, practice, series, upcoming)
+    await _send_series_notice(
+        session,
+        practice,
+        series,
+        change,
+        upcoming,
+        template="series_cancelled.txt",
+        subject=f"Cancelled: your remaining {change.service_name} visits",
+        kind="series_cancelled",
+        base_url=base_url,
     )

@@ -221,6 +221,7 @@ class SeriesController(Controller):
         db_session: DbSession,
         staff: CurrentStaff,
         practice: PathPractice,
+        settings: AppSettings,
         series_id: FromPath[str],
         data: JSONBody[SeriesReschedule],
     ) -> SeriesEditedOut:
@@ -245,6 +246,7 @@ class SeriesController(Controller):
                 parse_uuid_field(data.from_appointment_id, "from_appointment_id") if data.from_appointment_id else None
             ),
             actor=actor,
+            base_url=settings.base_url,
         )
         return SeriesEditedOut(series=[await series_out(db_session, s, practice) for s in edited.series])
 
@@ -260,6 +262,7 @@ class SeriesController(Controller):
         db_session: DbSession,
         staff: CurrentStaff,
         practice: PathPractice,
+        settings: AppSettings,
         series_id: FromPath[str],
         data: JSONBody[SeriesCancel],
     ) -> SeriesOut:
@@ -267,11 +270,13 @@ class SeriesController(Controller):
         series = await series_edits.get_series(db_session, parse_uuid(series_id, "series_id"), actor)
         await series_edits.cancel_series(
             db_session,
+            practice,
             series,
             reason=data.reason,
             actor=actor,
             from_appointment_id=(
                 parse_uuid_field(data.from_appointment_id, "from_appointment_id") if data.from_appointment_id else None
             ),
+            base_url=settings.base_url,
         )
         return await series_out(db_session, series, practice)

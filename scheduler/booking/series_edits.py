@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.booking import hooks
+from scheduler.booking import hooks, notices
 from scheduler.booking.availability import ServiceRule, SlotRejected, block_for
 from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus, SeriesStatus
 from scheduler.booking.recurrence import (
@@ -209,8 +209,12 @@ async def reschedule_series(
     from_appointment_id: uuid.UUID | None,
     actor: Actor,
     now: dt.datetime | None = None,
+    base_url: str | None = None,
 ) -> SeriesEdited:
-    """Re-time the series' booked occurrences from one of them (`following`) or all of them (`all`)."""
+    """Re-time the series' booked occurrences from one of them (`following`) or all of them (`all`).
+
+    The client gets one e-mail listing the upcoming visits that moved, queued with the change.
+    """
     actor.require_therapist(series.therapist_id)
     await begin_write(session)
     await session.refresh(series)
@@ -247,7 +251,7 @@ async def reschedule_series(
     else:
         target = _split(series, cut, len(earlier), first_start, new_rule)
     series.sequence += 1
-    previous = {a.id: a.start_at.isoformat() for a, *_ in placed}
+    previous = {a.id: a.start_at for a, *_ in placed}
     await _write_moves(session, target, placed, rules)
     for appointment, start, *_ in placed:
         _record(
@@ -255,25 +259,32 @@ async def reschedule_series(
             appointment,
             actor,
             "rescheduled",
-            previous={"start": previous[appointment.id]},
+            previous={"start": previous[appointment.id].isoformat()},
             start=start.isoformat(),
             series_id=str(target.id),
             scope=scope,
         )
     await session.flush()
-    return SeriesEdited([series] if target is series else [series, target], [a for a, *_ in placed])
+    moved = [a for a, *_ in placed]
+    await notices.series_rescheduled(session, practice, target, moved, previous_starts=previous, base_url=base_url)
+    return SeriesEdited([series] if target is series else [series, target], moved)
 
 
 async def cancel_series(
     session: AsyncSession,
+    practice: Practice,
     series: AppointmentSeries,
     *,
     reason: str,
     actor: Actor,
     from_appointment_id: uuid.UUID | None = None,
     now: dt.datetime | None = None,
+    base_url: str | None = None,
 ) -> tuple[AppointmentSeries, list[Appointment]]:
-    """Cancel the booked occurrences from now on (or from a named occurrence on); past ones stay intact."""
+    """Cancel the booked occurrences from now on (or from a named occurrence on); past ones stay intact.
+
+    The client gets one e-mail listing the upcoming visits that were cancelled, queued with the change.
+    """
     actor.require_therapist(series.therapist_id)
     now = now or utcnow()
     await begin_write(session)
@@ -310,4 +321,5 @@ async def cancel_series(
     series.status = SeriesStatus.CANCELLED.value
     series.sequence += 1
     await session.flush()
+    await notices.series_cancelled(session, practice, series, cancelled, base_url=base_url)
     return series, cancelled
