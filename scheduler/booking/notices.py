@@ -153,7 +153,7 @@ async def visit_cancelled(
     )
 
 
-# -- bulk changes to a series: one e-mail for all the visits they touch ---------------------------------
+# -- a series booked or changed in bulk: one e-mail for all the visits it touches ------------------------
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class SeriesVisit:
 
 @dataclass(frozen=True)
 class SeriesChange:
-    """A bulk change to a client's series as they may see it: the series' service, the therapist, the visits."""
+    """A series booked or changed in bulk as the client may see it: the series' service, the therapist, the visits."""
 
     service_name: str
     therapist_name: str
@@ -235,6 +235,36 @@ async def _send_series_notice(
         body_text=body,
         kind=kind,
         attachments=[await _ics(session, practice, upcoming, filename="appointments.ics")],
+    )
+
+
+async def series_booked(
+    session: AsyncSession,
+    practice: Practice,
+    series: AppointmentSeries,
+    booked: Sequence[Appointment],
+    *,
+    base_url: str | None = None,
+) -> None:
+    """A series was committed from a plan: one e-mail listing every upcoming visit it booked, and one .ics that
+    adds them all. Occurrences left out at commit were never booked, so they are not in `booked`.
+    """
+    upcoming = _upcoming(booked)
+    if not upcoming:
+        return
+    change = await _series_change(session, practice, series, upcoming)
+    count = len(change.visits)
+    await _send_series_notice(
+        session,
+        practice,
+        series,
+        change,
+        upcoming,
+        template="series_booked.txt",
+        subject=f"Booked: {count} visit{'' if count == 1 else 's'}, {change.service_name}, "
+        f"from {change.first_start_text}",
+        kind="series_booked",
+        base_url=base_url,
     )
 
 

@@ -308,16 +308,17 @@ def test_email_templates_see_only_client_safe_facts() -> None:
         "timezone",
         "cancellation_window_hours",
     }
-    # A bulk series change is told with the same facts: the series' service and therapist, and VisitFacts.
+    # A series booked or changed in bulk is told with the same facts: the series' service and therapist, and VisitFacts.
     assert {f.name for f in dataclasses.fields(SeriesChange)} == {"service_name", "therapist_name", "visits"}
     assert {f.name for f in dataclasses.fields(SeriesVisit)} == {"visit", "previous_when"}
     environment = jinja2.Environment(autoescape=False)  # noqa: S701  (parsing text templates, not rendering HTML)
     allowed = {"first_name", "practice", "visit", "manage_url", "portal_url", "previous_when", "sign_in_url"}
-    allowed |= {"series"}  # a bulk series change: SeriesChange, made of VisitFacts
+    allowed |= {"series"}  # a series booked or changed in bulk: SeriesChange, made of VisitFacts
     allowed |= {"expires_text", "valid_minutes", "questionnaire_url"}
     allowed |= {"amount", "pay_url"}  # billing's pay link
     templates = list(Path(TEMPLATES_DIR, "emails").glob("*.txt"))
-    assert len(templates) == 8
+    assert {t.name for t in templates} >= {"series_booked.txt", "series_rescheduled.txt", "series_cancelled.txt"}
+    assert len(templates) == 9
     for template in templates:
         source = template.read_text()
         assert jinja2.meta.find_undeclared_variables(environment.parse(source)) <= allowed, template.name
