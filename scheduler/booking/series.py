@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduler.booking import notices
 from scheduler.booking.availability import ServiceRule, SlotRejected, block_for
 from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus, SeriesStatus
 from scheduler.booking.recurrence import Occurrence, expand, rrule_for
@@ -217,8 +218,12 @@ async def book_series(
     decisions: dict[int, Action],
     actor: Actor,
     now: dt.datetime | None = None,
+    base_url: str | None = None,
 ) -> SeriesBooked:
-    """Book the plan's series in one transaction: all its appointments, or nothing."""
+    """Book the plan's series in one transaction: all its appointments, or nothing.
+
+    The client gets one e-mail listing the upcoming visits it booked, queued with them.
+    """
     actor.require_therapist(plan.therapist_id)
     if plan.status != PlanStatus.ACTIVE:
         raise InvalidTransition(f"A {plan.status.value} plan books no series.", field="plan_id")
@@ -282,4 +287,5 @@ async def book_series(
             detail["shifted_from"] = proposal.start.isoformat()
         _record(session, appointment, actor, "booked", **detail)
     await session.flush()
+    await notices.series_booked(session, practice, series, appointments, base_url=base_url)
     return SeriesBooked(series, appointments, skipped, shifted)

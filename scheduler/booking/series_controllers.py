@@ -122,6 +122,7 @@ class PlanSeriesController(Controller):
         db_session: DbSession,
         staff: CurrentStaff,
         practice: PathPractice,
+        settings: AppSettings,
         plan_id: FromPath[str],
         data: JSONBody[SeriesCommit],
     ) -> SeriesCommitted:
@@ -134,6 +135,7 @@ class PlanSeriesController(Controller):
             policy=data.conflict_policy,
             decisions={d.index: d.action for d in data.decisions},
             actor=actor,
+            base_url=settings.base_url,
         )
         zone = ZoneInfo(practice.timezone)
         return SeriesCommitted(

@@ -329,6 +329,7 @@ class ClinicalPagesController(Controller):
         db_session: DbSession,
         staff: CurrentStaff,
         practice: PathPractice,
+        settings: AppSettings,
         plan_id: FromPath[str],
     ) -> Template | Redirect:
         actor = Actor.for_staff(staff)
@@ -344,6 +345,7 @@ class ClinicalPagesController(Controller):
                 policy="decide",
                 decisions=decisions,  # type: ignore[arg-type]
                 actor=actor,
+                base_url=settings.base_url,
             )
         except CarebookError as exc:
             if isinstance(exc, PermissionDenied):
