@@ -10,13 +10,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from bench import bench_availability, bench_feeds, bench_receipts, bench_series
-from bench.harness import Result, table
+from bench.harness import Result, admin_sql, table
 from scheduler.migrations import runner
 from scheduler.settings import Settings
 
@@ -28,15 +25,6 @@ ONLY = os.environ.get("CAREBOOK_BENCH_ONLY")  # e.g. receipts: run one benchmark
 
 def _settings(url: str) -> Settings:
     return Settings(database_url=url, secret_key="bench-only-not-a-secret")  # noqa: S106
-
-
-async def _admin(url: str, sql: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def _run_all(url: str, label: str) -> list[Result]:
@@ -56,7 +44,7 @@ def main() -> int:
         results.extend(asyncio.run(_run_all(url, "SQLite")))
     name = f"carebook_bench_{uuid.uuid4().hex[:8]}"
     try:
-        asyncio.run(_admin(PG_URL, f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin_sql(PG_URL, f'CREATE DATABASE "{name}"'))
     except OSError as exc:
         print(f"!!! PostgreSQL at {PG_URL} unreachable ({exc}); PostgreSQL rows skipped", file=sys.stderr)
     else:
@@ -65,7 +53,7 @@ def main() -> int:
             runner.upgrade(pg)
             results.extend(asyncio.run(_run_all(pg, "PostgreSQL")))
         finally:
-            asyncio.run(_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin_sql(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(table(results))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")

@@ -514,25 +514,13 @@ def serving(database_url: str, *, workers: int, log_path: Path) -> Iterator[Serv
 # --- the database --------------------------------------------------------------------------------------------------
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    engine = create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @contextmanager
 def throwaway_database(server_url: str) -> Iterator[str]:
     """A new, migrated database: on the PostgreSQL server of `server_url` (dropped afterwards), or for a
     `sqlite` URL a file in a temporary folder."""
     from sqlalchemy.engine import make_url
 
+    from bench.harness import admin_sql
     from scheduler.migrations import runner
 
     if server_url.startswith("sqlite"):
@@ -542,13 +530,13 @@ def throwaway_database(server_url: str) -> Iterator[str]:
             yield url
         return
     name = f"carebook_burst_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(server_url, f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
         runner.upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def seed(database_url: str) -> Catalogue:

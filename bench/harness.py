@@ -50,12 +50,16 @@ async def settle(database_url: str) -> None:
     """After seeding: on PostgreSQL, VACUUM ANALYZE now, as autovacuum would soon after. Left to autovacuum it
     runs in the middle of the timings (on 2 cores it takes one of them) and the planner plans without
     statistics, neither of which is the steady state a practice's database is in."""
-    if not database_url.startswith("postgresql"):
-        return
-    engine = create_async_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    if database_url.startswith("postgresql"):
+        await admin_sql(database_url, "VACUUM ANALYZE")
+
+
+async def admin_sql(url: str, sql: str) -> None:
+    """One statement outside any transaction (CREATE/DROP DATABASE, VACUUM), on a connection of its own."""
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            await conn.execute(text("VACUUM ANALYZE"))
+            await conn.execute(text(sql))
     finally:
         await engine.dispose()
 
