@@ -22,6 +22,8 @@ from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.extensions.litestar.store import StoreModelMixin
 from advanced_alchemy.types import GUID
 from sqlalchemy import ForeignKey, bindparam, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import (
@@ -230,6 +232,12 @@ async def begin_single_read(session: AsyncSession) -> bool:
     else:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return True
+
+
+def insert_unless_conflict(session: AsyncSession, model: Any, conflict: list[str], **values: Any) -> Any:
+    """`INSERT … ON CONFLICT (conflict) DO NOTHING` of one row, in the session's dialect (PostgreSQL or SQLite)."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
 
 
 async def begin_write(session: AsyncSession) -> None:

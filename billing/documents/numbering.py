@@ -10,13 +10,11 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents.models import DocumentCounter
 from billing.documents.snapshot import DocumentKind
-from scheduler.db import begin_write
+from scheduler.db import begin_write, insert_unless_conflict
 
 
 async def hold_write_lock(session: AsyncSession) -> None:
@@ -33,11 +31,10 @@ async def lock_counter(session: AsyncSession, practice_id: uuid.UUID, kind: Docu
     """Create the counter if missing and hold its lock: issuers of one kind in one practice go one by one,
     so "is there already a statement like this?" and "issue one" cannot interleave."""
     await hold_write_lock(session)
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(DocumentCounter)
-        .values(practice_id=practice_id, kind=kind, last_seq=0)
-        .on_conflict_do_nothing(index_elements=["practice_id", "kind"])
+        insert_unless_conflict(
+            session, DocumentCounter, ["practice_id", "kind"], practice_id=practice_id, kind=kind, last_seq=0
+        )
     )
     await session.execute(
         select(DocumentCounter.last_seq)

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents.models import DocumentRendition, IssuedDocument
@@ -37,6 +35,7 @@ from billing.documents.snapshot import (
 )
 from billing.models import Invoice
 from scheduler.clients.models import Client
+from scheduler.db import insert_unless_conflict
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.practice.models import Practice, Therapist
 
@@ -371,18 +370,17 @@ async def _render_and_store(session: AsyncSession, document: IssuedDocument, *, 
         copy=copy,
     )
     await hold_write_lock(session)
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     inserted = await session.scalar(
-        insert(DocumentRendition)
-        .values(
+        insert_unless_conflict(
+            session,
+            DocumentRendition,
+            ["document_id", "is_copy"],
             practice_id=document.practice_id,
             document_id=document.id,
             is_copy=copy,
             pdf=pdf,
             sha256=hashlib.sha256(pdf).hexdigest(),
-        )
-        .on_conflict_do_nothing(index_elements=["document_id", "is_copy"])
-        .returning(DocumentRendition.id)
+        ).returning(DocumentRendition.id)
     )
     session.info["wrote"] = True
     if inserted is not None:
