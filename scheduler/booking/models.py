@@ -2,8 +2,9 @@
 
 No double booking is enforced by the database on PostgreSQL: exclusion constraints over the
 appointment's block (service time plus buffers) per therapist and per room, for live statuses only.
-SQLite has no such constraint; there the booking service takes the write lock (`begin_write`) and
-checks inside the same transaction.
+SQLite has no such constraint. On both, the booking service first takes the practice's calendar lock
+(`begin_calendar_write`: SQLite's write lock, a PostgreSQL advisory lock) and checks inside the same
+transaction, so the constraints are the safety net, not the usual way a lost race ends.
 """
 
 from __future__ import annotations

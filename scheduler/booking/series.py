@@ -7,9 +7,9 @@ against a slice of them, so a 52-week series costs one load, not 52. Each confli
 free alternative (`SeriesCalendar.alternative`).
 
 Commit re-runs the preview inside the write transaction (the preview the user saw may be stale) and
-writes the series and all its appointments in one savepoint: on SQLite under `begin_write`'s lock,
-on PostgreSQL under the exclusion constraints (a concurrent booking that wins turns the whole commit
-into `slot_taken`, nothing saved).
+writes the series and all its appointments in one savepoint under the practice's calendar lock
+(`begin_calendar_write`), with PostgreSQL's exclusion constraints as the safety net (a concurrent
+booking that wins turns the whole commit into `slot_taken`, nothing saved).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from scheduler.booking.series_calendar import (
     load_series_calendar,
 )
 from scheduler.booking.services import Actor, _record, _service_with_rule, _written_or_slot_taken, therapists_for
-from scheduler.db import begin_write
+from scheduler.db import begin_calendar_write
 from scheduler.errors import AlreadyExists, InvalidInput, InvalidTransition, SeriesConflicts
 from scheduler.plans.models import PlanStatus, TreatmentPlan
 from scheduler.plans.services import lmn_for, recurrence_of
@@ -227,7 +227,7 @@ async def book_series(
     actor.require_therapist(plan.therapist_id)
     if plan.status != PlanStatus.ACTIVE:
         raise InvalidTransition(f"A {plan.status.value} plan books no series.", field="plan_id")
-    await begin_write(session)
+    await begin_calendar_write(session)
     existing = await session.scalar(
         select(AppointmentSeries.id).where(
             AppointmentSeries.plan_id == plan.id, AppointmentSeries.status == SeriesStatus.ACTIVE.value

@@ -60,7 +60,7 @@ from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEven
 from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.clients.services import ClientDetails
-from scheduler.db import begin_write
+from scheduler.db import begin_calendar_write
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RuleViolation, SlotTaken
 from scheduler.practice.models import (
     ExtraHours,
@@ -571,7 +571,7 @@ async def book_online(
 ) -> Booked:
     """A client books from the public pages: the practice's policy applies; the client is matched by e-mail."""
     start = _require_aware(start)
-    await begin_write(session)
+    await begin_calendar_write(session)
     known = await client_services.match_or_create(session, client)
     booked = await _book(
         session,
@@ -611,7 +611,7 @@ async def book_by_staff(
     """The desk books (or back-enters a visit that already happened): hours and conflicts still apply."""
     start = _require_aware(start)
     actor.require_therapist(therapist_id)
-    await begin_write(session)
+    await begin_calendar_write(session)
     client = await client_services.get_client(session, client_id)
     return await _book(
         session,
@@ -783,7 +783,7 @@ async def reschedule(
 ) -> Appointment:
     start = _require_aware(start)
     now = now or utcnow()
-    await begin_write(session)
+    await begin_calendar_write(session)
     await session.refresh(appointment)
     if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
         raise InvalidTransition(

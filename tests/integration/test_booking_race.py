@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scheduler.db import scope_session, session_scope
+from scheduler.db import begin_calendar_write, scope_session, session_scope
 from scheduler.practice.models import Room, Service, ServiceRoom, Therapist, TherapistService, WorkingHours
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
@@ -201,3 +201,32 @@ async def test_postgres_itself_refuses_overlapping_live_appointments(
 
     with pytest.raises(IntegrityError, match="no_double_booking_therapist"):
         await add_overlapping()
+
+
+async def test_calendar_writes_of_one_practice_take_turns(factory: Factory, is_postgres: bool) -> None:
+    """The second booking transaction of a practice waits for the first to end before it checks anything.
+
+    On PostgreSQL this is what keeps overlapping inserts from deadlocking (each breaking after a second's
+    `deadlock_timeout`); another practice's bookings do not wait.
+    """
+    practice = await factory.practice("turns")
+    other = await factory.practice("other-turns")
+    first_done = asyncio.Event()
+
+    async def calendar_write(practice_id: uuid.UUID) -> bool:
+        """Takes the calendar lock; says whether the first writer had already finished by then."""
+        async with session_scope(factory.alchemy) as session:
+            scope_session(session, practice_id)
+            await begin_calendar_write(session)
+            return first_done.is_set()
+
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        await begin_calendar_write(session)
+        second = asyncio.create_task(calendar_write(practice.id))
+        if is_postgres:
+            assert not await asyncio.wait_for(calendar_write(other.id), timeout=30), "another practice waits"
+        done, _ = await asyncio.wait({second}, timeout=0.5)
+        assert not done, "a second writer of the same practice went ahead while the first was open"
+        first_done.set()
+    assert await asyncio.wait_for(second, timeout=30), "the second writer ran before the first ended"
