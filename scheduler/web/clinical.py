@@ -102,6 +102,11 @@ async def client_health_page(
     )
 
 
+async def _staff_plan(session: AsyncSession, staff: StaffUser, plan_id: str) -> TreatmentPlan:
+    """The plan named in the path, as this staff member may see it (a therapist: only their own)."""
+    return await plan_services.get_plan(session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
+
+
 async def _plan_visits(session: AsyncSession, plan: TreatmentPlan) -> list[Appointment]:
     series_ids = select(AppointmentSeries.id).where(AppointmentSeries.plan_id == plan.id).scalar_subquery()
     return list(
@@ -273,7 +278,7 @@ class ClinicalPagesController(Controller):
     async def plan(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, plan_id: FromPath[str]
     ) -> Template:
-        found = await plan_services.get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
+        found = await _staff_plan(db_session, staff, plan_id)
         return await plan_page(db_session, practice, staff, found)
 
     @post("/plans/{plan_id:str}/assessments", status_code=303)
@@ -285,7 +290,7 @@ class ClinicalPagesController(Controller):
         practice: PathPractice,
         plan_id: FromPath[str],
     ) -> Template | Redirect:
-        found = await plan_services.get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
+        found = await _staff_plan(db_session, staff, plan_id)
         form = await request.form()
         try:
             visit = forms.text(form, "appointment_id")
@@ -308,7 +313,7 @@ class ClinicalPagesController(Controller):
     async def report(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, plan_id: FromPath[str]
     ) -> Response[bytes]:
-        found = await plan_services.get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
+        found = await _staff_plan(db_session, staff, plan_id)
         return Response(
             await progress_report_pdf(db_session, practice, found),
             media_type="application/pdf",
@@ -319,7 +324,7 @@ class ClinicalPagesController(Controller):
     async def series_preview(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, plan_id: FromPath[str]
     ) -> Template:
-        found = await plan_services.get_plan(db_session, parse_uuid(plan_id, "plan_id"), Actor.for_staff(staff))
+        found = await _staff_plan(db_session, staff, plan_id)
         return await series_page(db_session, practice, staff, found)
 
     @post("/plans/{plan_id:str}/series", status_code=303)
@@ -333,7 +338,7 @@ class ClinicalPagesController(Controller):
         plan_id: FromPath[str],
     ) -> Template | Redirect:
         actor = Actor.for_staff(staff)
-        found = await plan_services.get_plan(db_session, parse_uuid(plan_id, "plan_id"), actor)
+        found = await _staff_plan(db_session, staff, plan_id)
         form = await request.form()
         try:
             proposals = await series_service.preview_series(db_session, practice, found)
