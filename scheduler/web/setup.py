@@ -180,7 +180,13 @@ class SetupPagesController(Controller):
             return at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
 
         time_off = [
-            {"row": row, "start": local(row.start_at), "end": local(row.end_at)}
+            {
+                "row": row,
+                "start": local(row.start_at),
+                "end": local(row.end_at),
+                # Saved with keep_appointments: visits the desk still has to move.
+                "still_booked": forms.visits_shown(await setup.visits_in_time_off(db_session, row)),
+            }
             for row in await setup.list_time_off(db_session, therapist.id)
         ]
         extra = [
