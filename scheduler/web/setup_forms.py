@@ -109,6 +109,11 @@ def form_error(
     return shown
 
 
+def deactivation_error(exc: AppointmentsInTheWay) -> dict[str, Any]:
+    """A deactivation refused over booked visits: the page points at its 'deactivate anyway' checkbox."""
+    return form_error(exc, rename={"is_active": "keep_appointments"})
+
+
 def visits_shown(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Visits in the way as the pages list them: local day and times (already in the practice's zone)."""
     shown = []

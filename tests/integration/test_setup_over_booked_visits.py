@@ -348,3 +348,36 @@ async def test_time_off_form_lists_visits_in_the_way_and_saves_only_when_asked(
     assert f'href="/staff/appointments/{inside}"' in shown.text
     visit = await client.get(f"/staff/appointments/{inside}", headers=HTML)
     assert visit.status_code == 200
+
+
+async def test_deactivate_buttons_list_visits_in_the_way_and_deactivate_only_when_asked(
+    client: Client, factory: Factory
+) -> None:
+    practice = await factory.demo()
+    owner = await factory.staff(practice, Role.OWNER)
+    demo = await load_demo(client)
+    willow = (await client.get("/api/v1/rooms", headers=owner.headers)).json()["items"][0]["id"]
+    ann = await _client_id(client, owner, "Ann", "Lee")
+    inside = await _book(client, owner, demo, ann, at(weekday_ahead(), 10), room_id=willow)
+    csrf = await _sign_in(client, owner.user.email)
+
+    for page, api in (
+        (f"/staff/setup/therapists/{demo.therapist}", f"/api/v1/therapists/{demo.therapist}"),
+        (f"/staff/setup/rooms/{willow}", f"/api/v1/rooms/{willow}"),
+    ):
+        refused = await client.post(f"{page}/active", data={"_csrf_token": csrf}, headers=HTML, follow_redirects=False)
+        assert refused.status_code == 409, page
+        assert f'href="/staff/appointments/{inside}"' in refused.text
+        assert 'name="keep_appointments"' in refused.text
+        assert (await client.get(api, headers=owner.headers)).json()["is_active"] is True
+
+        done = await client.post(
+            f"{page}/active",
+            data={"_csrf_token": csrf, "keep_appointments": "on"},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert done.status_code == 303, done.text[:2000]
+        assert (await client.get(api, headers=owner.headers)).json()["is_active"] is False
+    visit = await client.get(f"/api/v1/appointments/{inside}", headers=owner.headers)
+    assert visit.json()["status"] == "booked"
