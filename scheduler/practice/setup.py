@@ -96,9 +96,12 @@ async def _refuse_stranding(
     """The live visits a change would strand; refused (nothing written yet) unless the caller keeps them."""
     visits = await live_visits(session, **where)
     if visits and not keep_appointments:
-        count = f"{len(visits)} booked appointment{'s' if len(visits) != 1 else ''}"
+        count, them = (
+            ("1 booked appointment", "it") if len(visits) == 1 else (f"{len(visits)} booked appointments", "them")
+        )
         raise AppointmentsInTheWay(
-            f"{count} would be left without {what}. Move or cancel them first, or save anyway with keep_appointments.",
+            f"{count} would be left without {what}. Move or cancel {them} first, or set keep_appointments "
+            f"to keep {them} booked anyway.",
             field=field,
             appointments=visits,
         )

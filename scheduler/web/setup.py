@@ -178,7 +178,7 @@ class SetupPagesController(Controller):
             )
         except AppointmentsInTheWay as exc:
             return await self._saved_therapist_page(
-                db_session, staff, therapist_id, status_code=exc.status, error=forms.deactivation_error(exc)
+                db_session, staff, therapist_id, status_code=exc.status, error=forms.form_error(exc)
             )
         return _saved(HOME)
 
@@ -370,7 +370,7 @@ class SetupPagesController(Controller):
                 room_id=str(room.id),
                 values={"name": room.name},
                 is_active=room.is_active,
-                error=forms.deactivation_error(exc),
+                error=forms.form_error(exc),
             )
         return _saved(HOME)
 

@@ -103,15 +103,13 @@ def form_error(
         elif listed is not None:
             field = listed.group(1)
         field = (rename or {}).get(field, field)
-    shown: dict[str, Any] = {"message": exc.detail, "field": field}
     if isinstance(exc, AppointmentsInTheWay):
-        shown["appointments"] = visits_shown(exc.extra["appointments"])
-    return shown
-
-
-def deactivation_error(exc: AppointmentsInTheWay) -> dict[str, Any]:
-    """A deactivation refused over booked visits: the page points at its 'deactivate anyway' checkbox."""
-    return form_error(exc, rename={"is_active": "keep_appointments"})
+        # The page's opt-in is the "keep them booked" checkbox shown with the list, so the error points there.
+        visits = visits_shown(exc.extra["appointments"])
+        count = "1 booked appointment is" if len(visits) == 1 else f"{len(visits)} booked appointments are"
+        message = f"{count} in the way. Move or cancel them first, or tick the box to keep them booked."
+        return {"message": message, "field": "keep_appointments", "appointments": visits}
+    return {"message": exc.detail, "field": field}
 
 
 def visits_shown(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
