@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 
+from sqlalchemy import update
+
+from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.db import scope_session, session_scope
 from scheduler.practice.models import Role
 from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_demo, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
@@ -247,6 +252,33 @@ async def test_deactivating_a_therapist_with_visits_to_come_gets_409_unless_kept
     assert (await client.get(therapist, headers=owner.headers)).json()["is_active"] is False
     visit = await client.get(f"/api/v1/appointments/{upcoming}", headers=owner.headers)
     assert visit.json()["status"] == "booked"
+
+
+async def test_only_visits_that_still_need_the_therapist_are_in_the_way(client: Client, factory: Factory) -> None:
+    practice = await factory.demo()
+    owner = await factory.staff(practice, Role.OWNER)
+    demo = await load_demo(client)
+    day = weekday_ahead()
+    ann = await _client_id(client, owner, "Ann", "Lee")
+    arrived, completed, held, lapsed = [
+        await _book(client, owner, demo, ann, at(day, hour)) for hour in (9, 11, 13, 15)
+    ]
+    for appointment_id, action in ((arrived, "arrive"), (completed, "complete")):
+        marked = await client.post(f"/api/v1/appointments/{appointment_id}/{action}", headers=owner.headers)
+        assert marked.status_code == 200, marked.text
+    now = dt.datetime.now(dt.UTC)
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, practice.id)
+        for appointment_id, expires in ((held, now + dt.timedelta(hours=1)), (lapsed, now - dt.timedelta(minutes=1))):
+            await session.execute(
+                update(Appointment)
+                .where(Appointment.id == uuid.UUID(appointment_id))
+                .values(status=AppointmentStatus.PENDING_PAYMENT, hold_expires_at=expires)
+            )
+
+    refused = await client.delete(f"/api/v1/therapists/{demo.therapist}", headers=owner.headers)
+    listed = [(a["id"], a["status"]) for a in _problem(refused, 409)["appointments"]]
+    assert listed == [(arrived, "arrived"), (held, "pending_payment")], "a completed visit or a lapsed hold is not"
 
 
 async def test_deactivating_a_room_with_visits_to_come_gets_409_unless_kept(client: Client, factory: Factory) -> None:
