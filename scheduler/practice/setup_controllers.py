@@ -6,12 +6,12 @@ controller's). Handlers parse, call `scheduler.practice.setup`, and shape the an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from scheduler.auth import api_staff
 from scheduler.deps import CurrentStaff, DbSession
@@ -74,7 +74,13 @@ def time_off_created(row: TimeOff, kept: list[dict[str, Any]]) -> TimeOffCreated
 
 
 # The opt-in of a deactivation (DELETE, or PATCH with is_active false) over live visits still to come.
-KeepAppointments = FromQuery[bool]
+KeepAppointments = Annotated[
+    bool,
+    QueryParameter(
+        description="Deactivate even though live visits are still to come (they stay booked); without it, "
+        "such a deactivation is refused with 409 `appointments_in_the_way` listing them."
+    ),
+]
 
 
 def extra_hours_out(row: ExtraHours) -> ExtraHoursOut:
