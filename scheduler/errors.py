@@ -89,6 +89,16 @@ class SlotTaken(Conflict):
     title = "That time is no longer available"
 
 
+class AppointmentsInTheWay(Conflict):
+    """A set-up change (time off, deactivating a therapist or room) would strand live visits still to come.
+
+    `appointments` lists each one (id, local start and end, status, service name, client initials: nothing
+    clinical) so the desk can move them first; the request may opt in to save anyway."""
+
+    code = "appointments_in_the_way"
+    title = "Booked appointments are in the way"
+
+
 class RuleViolation(CarebookError):
     """Input is well-formed but a practice rule forbids it (outside hours, too short notice, …)."""
 

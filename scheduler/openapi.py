@@ -38,8 +38,9 @@ class Problem(msgspec.Struct, kw_only=True):
 
     Some codes carry more facts (a `slot_taken` its `start` and `end`, an `already_exists` client its
     `client_id`, an `invalid_transition` the `appointment_status`, a `series_conflicts` the list of
-    `conflicts`, each with its occurrence `index`, `start`, `reason` and `alternative`), so other members may be
-    present.
+    `conflicts`, each with its occurrence `index`, `start`, `reason` and `alternative`, an
+    `appointments_in_the_way` the list of `appointments`, each with its `id`, local `start` and `end`, `status`,
+    `service` and `client_initials`), so other members may be present.
     """
 
     status: int
@@ -57,7 +58,8 @@ _PROBLEM_DESCRIPTIONS = {
     401: "No valid staff API token (`not_authenticated`); send `Authorization: Bearer <token>`",
     403: "The staff member's role does not allow this (`permission_denied`)",
     404: "No such practice or object (`not_found`, with the `field` naming it)",
-    409: "Conflicts with the current state (`slot_taken`, `already_exists`, `invalid_transition`, ...)",
+    409: "Conflicts with the current state (`slot_taken`, `already_exists`, `invalid_transition`, "
+    "`appointments_in_the_way`, ...)",
     413: "The body is larger than 1 MiB (`body_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`); send `Content-Type: application/json`",
     422: "Well-formed, but a practice rule forbids it (`code` names the rule, `field` the input)",

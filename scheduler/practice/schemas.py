@@ -211,11 +211,15 @@ class WeeklyHoursList(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TimeOffCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """ISO 8601 instants with a UTC offset (a datetime without one is refused); end after start."""
+    """ISO 8601 instants with a UTC offset (a datetime without one is refused); end after start.
+
+    Live visits still to come inside [start, end) refuse it with 409 `appointments_in_the_way` (listing them);
+    `keep_appointments: true` saves it anyway and the answer lists the visits still booked inside it."""
 
     start: dt.datetime
     end: dt.datetime
     reason: str = ""
+    keep_appointments: bool = False
 
 
 class TimeOffOut(msgspec.Struct):
@@ -224,6 +228,24 @@ class TimeOffOut(msgspec.Struct):
     start: dt.datetime
     end: dt.datetime
     reason: str
+
+
+class AppointmentInTheWay(msgspec.Struct):
+    """A live visit still to come that a set-up change leaves without its therapist or room (nothing clinical:
+    the client by initials)."""
+
+    id: str
+    start: dt.datetime  # in the practice's zone
+    end: dt.datetime
+    status: str
+    service: str
+    client_initials: str
+
+
+class TimeOffCreated(TimeOffOut):
+    """The time off saved, and the live visits still booked inside it (empty unless `keep_appointments`)."""
+
+    appointments_in_the_way: list[AppointmentInTheWay]
 
 
 class TimeOffList(msgspec.Struct):

@@ -4,6 +4,11 @@ Every write validates its whole input before it changes anything, checks that ev
 exists in the session's practice (tenant scoping makes another practice's ids look missing), and
 flushes; the request commits. Deleting a therapist, room or service deactivates it: past visits,
 receipts and statements keep pointing at it.
+
+Time off over live visits still to come, and deactivating a therapist or room that still has some, is
+refused with `AppointmentsInTheWay` listing them, unless the caller opts in with `keep_appointments`
+(the visits then stay booked, and the answer lists them). These changes take the calendar lock, as
+bookings do, so a visit cannot slip in between the check and the write.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.db import Base
-from scheduler.errors import AlreadyExists, InvalidInput, NotFound, RuleViolation
+from scheduler.booking.in_the_way import live_visits
+from scheduler.db import Base, begin_calendar_write
+from scheduler.errors import AlreadyExists, AppointmentsInTheWay, InvalidInput, NotFound, RuleViolation
 from scheduler.practice import rules, services
 from scheduler.practice.models import (
     ExtraHours,
@@ -84,6 +90,24 @@ async def _existing_ids(
     return list(dict.fromkeys(wanted))
 
 
+async def _refuse_stranding(
+    session: AsyncSession, *, what: str, field: str, keep_appointments: bool, **where: Any
+) -> list[dict[str, Any]]:
+    """The live visits a change would strand; refused (nothing written yet) unless the caller keeps them."""
+    visits = await live_visits(session, **where)
+    if visits and not keep_appointments:
+        count, them = (
+            ("1 booked appointment", "it") if len(visits) == 1 else (f"{len(visits)} booked appointments", "them")
+        )
+        raise AppointmentsInTheWay(
+            f"{count} would be left without {what}. Move or cancel {them} first, or set keep_appointments "
+            f"to keep {them} booked anyway.",
+            field=field,
+            appointments=visits,
+        )
+    return visits
+
+
 async def _get(session: AsyncSession, model: type[ModelT], object_id: uuid.UUID, field: str, what: str) -> ModelT:
     found: ModelT | None = await session.scalar(select(model).where(model.id == object_id))
     if found is None:
@@ -138,14 +162,25 @@ async def create_therapist(session: AsyncSession, data: TherapistCreate) -> tupl
 
 
 async def update_therapist(
-    session: AsyncSession, therapist_id: uuid.UUID, data: TherapistUpdate
+    session: AsyncSession, therapist_id: uuid.UUID, data: TherapistUpdate, *, keep_appointments: bool = False
 ) -> tuple[Therapist, list[uuid.UUID]]:
-    therapist = await _get(session, Therapist, therapist_id, "therapist_id", "therapist")
+    """Change the fields given; `is_active: false` is a deactivation and refused over live visits to come."""
     given = _given(data)
+    if given.get("is_active") is False:
+        await begin_calendar_write(session)
+    therapist = await _get(session, Therapist, therapist_id, "therapist_id", "therapist")
     fields = _therapist_fields(given, current_npi=therapist.npi)
     service_ids = None
     if "service_ids" in given:
         service_ids = await _existing_ids(session, Service, _unique(given["service_ids"]), "service_ids", "service")
+    if given.get("is_active") is False and therapist.is_active:
+        await _refuse_stranding(
+            session,
+            what="a therapist",
+            field="is_active",
+            keep_appointments=keep_appointments,
+            therapist_id=therapist.id,
+        )
     for name, value in fields.items():
         setattr(therapist, name, value)
     if "is_active" in given:
@@ -156,10 +191,25 @@ async def update_therapist(
     return therapist, await _therapist_service_ids(session, therapist.id)
 
 
-async def deactivate_therapist(session: AsyncSession, therapist_id: uuid.UUID) -> None:
+async def deactivate_therapist(
+    session: AsyncSession, therapist_id: uuid.UUID, *, keep_appointments: bool = False
+) -> list[dict[str, Any]]:
+    """Stop new bookings with the therapist. Refused over live visits to come unless `keep_appointments`;
+    returns the visits left booked with them."""
+    await begin_calendar_write(session)
     therapist = await _get(session, Therapist, therapist_id, "therapist_id", "therapist")
+    kept: list[dict[str, Any]] = []
+    if therapist.is_active:
+        kept = await _refuse_stranding(
+            session,
+            what="a therapist",
+            field="therapist_id",
+            keep_appointments=keep_appointments,
+            therapist_id=therapist.id,
+        )
     therapist.is_active = False
     await session.flush()
+    return kept
 
 
 # --- rooms ------------------------------------------------------------------------------------------
@@ -192,10 +242,19 @@ async def create_room(session: AsyncSession, data: RoomCreate) -> Room:
     return room
 
 
-async def update_room(session: AsyncSession, room_id: uuid.UUID, data: RoomUpdate) -> Room:
-    room = await _get(session, Room, room_id, "room_id", "room")
+async def update_room(
+    session: AsyncSession, room_id: uuid.UUID, data: RoomUpdate, *, keep_appointments: bool = False
+) -> Room:
+    """Rename; `is_active: false` is a deactivation and refused over live visits to come in the room."""
     given = _given(data)
+    if given.get("is_active") is False:
+        await begin_calendar_write(session)
+    room = await _get(session, Room, room_id, "room_id", "room")
     name = await _room_name(session, given["name"], room.id) if "name" in given else room.name
+    if given.get("is_active") is False and room.is_active:
+        await _refuse_stranding(
+            session, what="a room", field="is_active", keep_appointments=keep_appointments, room_id=room.id
+        )
     try:
         async with session.begin_nested():  # as in create_room
             room.name = name
@@ -206,10 +265,21 @@ async def update_room(session: AsyncSession, room_id: uuid.UUID, data: RoomUpdat
     return room
 
 
-async def deactivate_room(session: AsyncSession, room_id: uuid.UUID) -> None:
+async def deactivate_room(
+    session: AsyncSession, room_id: uuid.UUID, *, keep_appointments: bool = False
+) -> list[dict[str, Any]]:
+    """Stop booking the room. Refused over live visits to come in it unless `keep_appointments`; returns the
+    visits left booked in it."""
+    await begin_calendar_write(session)
     room = await _get(session, Room, room_id, "room_id", "room")
+    kept: list[dict[str, Any]] = []
+    if room.is_active:
+        kept = await _refuse_stranding(
+            session, what="a room", field="room_id", keep_appointments=keep_appointments, room_id=room.id
+        )
     room.is_active = False
     await session.flush()
+    return kept
 
 
 # --- services ---------------------------------------------------------------------------------------
@@ -281,6 +351,8 @@ async def update_service(
 
 
 async def deactivate_service(session: AsyncSession, service_id: uuid.UUID) -> None:
+    """Stop new bookings of the service. Visits already booked stay as they are: the therapist and the room
+    are still there to give them, so nothing is stranded and nothing is refused."""
     service = await _get(session, Service, service_id, "service_id", "service")
     service.is_active = False
     await session.flush()
@@ -336,17 +408,36 @@ async def list_time_off(session: AsyncSession, therapist_id: uuid.UUID) -> list[
     )
 
 
-async def add_time_off(session: AsyncSession, therapist_id: uuid.UUID, data: TimeOffCreate) -> TimeOff:
+async def add_time_off(
+    session: AsyncSession, therapist_id: uuid.UUID, data: TimeOffCreate
+) -> tuple[TimeOff, list[dict[str, Any]]]:
+    """Block [start, end) for the therapist. Live visits to come inside it refuse it (field `start`) unless
+    `data.keep_appointments`; returns the time off and the visits still booked inside it."""
     await _get(session, Therapist, therapist_id, "therapist_id", "therapist")
     start = rules.instant(data.start, "start")
     end = rules.instant(data.end, "end")
     if start >= end:
         raise InvalidInput("The end must be after the start.", field="end")
     reason = rules.text(data.reason, "reason", max_length=200)
+    await begin_calendar_write(session)
+    kept = await _refuse_stranding(
+        session,
+        what="their therapist",
+        field="start",
+        keep_appointments=data.keep_appointments,
+        therapist_id=therapist_id,
+        start=start,
+        end=end,
+    )
     time_off = TimeOff(therapist_id=therapist_id, start_at=start, end_at=end, reason=reason)
     session.add(time_off)
     await session.flush()
-    return time_off
+    return time_off, kept
+
+
+async def visits_in_time_off(session: AsyncSession, time_off: TimeOff) -> list[dict[str, Any]]:
+    """The live visits still to come inside a saved time off (kept with `keep_appointments`)."""
+    return await live_visits(session, therapist_id=time_off.therapist_id, start=time_off.start_at, end=time_off.end_at)
 
 
 async def remove_time_off(session: AsyncSession, therapist_id: uuid.UUID, time_off_id: uuid.UUID) -> None:

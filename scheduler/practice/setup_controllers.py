@@ -6,11 +6,12 @@ controller's). Handlers parse, call `scheduler.practice.setup`, and shape the an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from scheduler.auth import api_staff
 from scheduler.deps import CurrentStaff, DbSession
@@ -19,6 +20,7 @@ from scheduler.practice import rules, services, setup
 from scheduler.practice.controllers import room_out, service_detail, therapist_detail
 from scheduler.practice.models import ExtraHours, Practice, Role, TimeOff
 from scheduler.practice.schemas import (
+    AppointmentInTheWay,
     ExtraHoursCreate,
     ExtraHoursList,
     ExtraHoursOut,
@@ -37,6 +39,7 @@ from scheduler.practice.schemas import (
     TherapistDetailList,
     TherapistUpdate,
     TimeOffCreate,
+    TimeOffCreated,
     TimeOffList,
     TimeOffOut,
     WeeklyHours,
@@ -61,6 +64,23 @@ def time_off_out(row: TimeOff) -> TimeOffOut:
     return TimeOffOut(
         id=str(row.id), therapist_id=str(row.therapist_id), start=row.start_at, end=row.end_at, reason=row.reason
     )
+
+
+def time_off_created(row: TimeOff, kept: list[dict[str, Any]]) -> TimeOffCreated:
+    return TimeOffCreated(
+        **msgspec.structs.asdict(time_off_out(row)),
+        appointments_in_the_way=msgspec.convert(kept, list[AppointmentInTheWay]),
+    )
+
+
+# The opt-in of a deactivation (DELETE, or PATCH with is_active false) over live visits still to come.
+KeepAppointments = Annotated[
+    bool,
+    QueryParameter(
+        description="Deactivate even though live visits are still to come (they stay booked); without it, "
+        "such a deactivation is refused with 409 `appointments_in_the_way` listing them."
+    ),
+]
 
 
 def extra_hours_out(row: ExtraHours) -> ExtraHoursOut:
@@ -120,23 +140,38 @@ class TherapistController(Controller):
         "/{therapist_id:str}", operation_id="updateTherapist", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS
     )
     async def update_therapist(
-        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TherapistUpdate]
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        therapist_id: FromPath[str],
+        data: JSONBody[TherapistUpdate],
+        keep_appointments: KeepAppointments = False,
     ) -> TherapistDetail:
-        therapist, ids = await setup.update_therapist(db_session, parse_uuid(therapist_id, "therapist_id"), data)
+        therapist, ids = await setup.update_therapist(
+            db_session, parse_uuid(therapist_id, "therapist_id"), data, keep_appointments=keep_appointments
+        )
         return therapist_detail(therapist, ids)
 
     @delete(
         "/{therapist_id:str}",
         operation_id="deactivateTherapist",
         summary="Deactivate (past visits keep pointing at the therapist)",
+        description="409 `appointments_in_the_way` lists the therapist's live visits still to come; "
+        "`?keep_appointments=true` deactivates anyway and leaves them booked.",
         dependencies=owner_only(),
         status_code=204,
         responses=STAFF_WRITE_PROBLEMS,
     )
     async def deactivate_therapist(
-        self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        therapist_id: FromPath[str],
+        keep_appointments: KeepAppointments = False,
     ) -> None:
-        await setup.deactivate_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
+        await setup.deactivate_therapist(
+            db_session, parse_uuid(therapist_id, "therapist_id"), keep_appointments=keep_appointments
+        )
 
     @get(
         "/{therapist_id:str}/hours",
@@ -172,13 +207,16 @@ class TherapistController(Controller):
     @post(
         "/{therapist_id:str}/time-off",
         operation_id="addTimeOff",
+        description="409 `appointments_in_the_way` (field `start`) lists the live visits still to come inside "
+        "the span; `keep_appointments: true` saves anyway and the answer lists them.",
         dependencies=owner_only(),
         responses=STAFF_WRITE_PROBLEMS,
     )
     async def add_time_off(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], data: JSONBody[TimeOffCreate]
-    ) -> TimeOffOut:
-        return time_off_out(await setup.add_time_off(db_session, parse_uuid(therapist_id, "therapist_id"), data))
+    ) -> TimeOffCreated:
+        row, kept = await setup.add_time_off(db_session, parse_uuid(therapist_id, "therapist_id"), data)
+        return time_off_created(row, kept)
 
     @delete(
         "/{therapist_id:str}/time-off/{time_off_id:str}",
@@ -258,19 +296,35 @@ class RoomController(Controller):
 
     @patch("/{room_id:str}", operation_id="updateRoom", dependencies=owner_only(), responses=STAFF_WRITE_PROBLEMS)
     async def update_room(
-        self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str], data: JSONBody[RoomUpdate]
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        room_id: FromPath[str],
+        data: JSONBody[RoomUpdate],
+        keep_appointments: KeepAppointments = False,
     ) -> RoomOut:
-        return room_out(await setup.update_room(db_session, parse_uuid(room_id, "room_id"), data))
+        room = await setup.update_room(
+            db_session, parse_uuid(room_id, "room_id"), data, keep_appointments=keep_appointments
+        )
+        return room_out(room)
 
     @delete(
         "/{room_id:str}",
         operation_id="deactivateRoom",
+        description="409 `appointments_in_the_way` lists the live visits still to come in the room; "
+        "`?keep_appointments=true` deactivates anyway and leaves them booked.",
         dependencies=owner_only(),
         status_code=204,
         responses=STAFF_WRITE_PROBLEMS,
     )
-    async def deactivate_room(self, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]) -> None:
-        await setup.deactivate_room(db_session, parse_uuid(room_id, "room_id"))
+    async def deactivate_room(
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        room_id: FromPath[str],
+        keep_appointments: KeepAppointments = False,
+    ) -> None:
+        await setup.deactivate_room(db_session, parse_uuid(room_id, "room_id"), keep_appointments=keep_appointments)
 
 
 class ServiceController(Controller):
@@ -319,6 +373,7 @@ class ServiceController(Controller):
     @delete(
         "/{service_id:str}",
         operation_id="deactivateService",
+        summary="Deactivate: no new bookings; visits already booked stay as they are",
         dependencies=owner_only(),
         status_code=204,
         responses=STAFF_WRITE_PROBLEMS,

@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from scheduler.auth import page_staff
 from scheduler.deps import CurrentStaff, DbSession
+from scheduler.errors import AppointmentsInTheWay
 from scheduler.practice import rules, services, setup
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.practice.schemas import RoomUpdate, ServiceUpdate, TherapistUpdate
@@ -129,16 +130,22 @@ class SetupPagesController(Controller):
     async def edit_therapist(
         self, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str], saved: FromQuery[str] = ""
     ) -> Template:
+        return await self._saved_therapist_page(db_session, staff, therapist_id, saved=bool(saved))
+
+    async def _saved_therapist_page(
+        self, db_session: DbSession, staff: StaffUser, therapist_id: str, status_code: int = 200, **context: Any
+    ) -> Template:
         therapist, service_ids = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
         return await self._therapist_page(
             db_session,
             staff,
             str(therapist.id),
+            status_code=status_code,
             values=forms.therapist_values(therapist),
             selected={str(s) for s in service_ids},
             grid=forms.hours_grid_of(await setup.get_weekly_hours(db_session, therapist.id)),
-            saved=bool(saved),
             is_active=therapist.is_active,
+            **context,
         )
 
     @post("/therapists/{therapist_id:str}", status_code=303)
@@ -160,11 +167,19 @@ class SetupPagesController(Controller):
     @post("/therapists/{therapist_id:str}/active", status_code=303)
     async def set_therapist_active(
         self, request: AnyRequest, db_session: DbSession, staff: CurrentStaff, therapist_id: FromPath[str]
-    ) -> Redirect:
-        active = forms.checked(await request.form(), "active")
-        await setup.update_therapist(
-            db_session, parse_uuid(therapist_id, "therapist_id"), TherapistUpdate(is_active=active)
-        )
+    ) -> Template | Redirect:
+        form = await request.form()
+        try:
+            await setup.update_therapist(
+                db_session,
+                parse_uuid(therapist_id, "therapist_id"),
+                TherapistUpdate(is_active=forms.checked(form, "active")),
+                keep_appointments=forms.checked(form, "keep_appointments"),
+            )
+        except AppointmentsInTheWay as exc:
+            return await self._saved_therapist_page(
+                db_session, staff, therapist_id, status_code=exc.status, error=forms.form_error(exc)
+            )
         return _saved(HOME)
 
     # --- time off and extra hours -----------------------------------------------------------------
@@ -180,7 +195,13 @@ class SetupPagesController(Controller):
             return at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
 
         time_off = [
-            {"row": row, "start": local(row.start_at), "end": local(row.end_at)}
+            {
+                "row": row,
+                "start": local(row.start_at),
+                "end": local(row.end_at),
+                # Saved with keep_appointments: visits the desk still has to move.
+                "still_booked": forms.visits_shown(await setup.visits_in_time_off(db_session, row)),
+            }
             for row in await setup.list_time_off(db_session, therapist.id)
         ]
         extra = [
@@ -329,9 +350,28 @@ class SetupPagesController(Controller):
     @post("/rooms/{room_id:str}/active", status_code=303)
     async def set_room_active(
         self, request: AnyRequest, db_session: DbSession, staff: CurrentStaff, room_id: FromPath[str]
-    ) -> Redirect:
-        active = forms.checked(await request.form(), "active")
-        await setup.update_room(db_session, parse_uuid(room_id, "room_id"), RoomUpdate(is_active=active))
+    ) -> Template | Redirect:
+        form = await request.form()
+        the_id = parse_uuid(room_id, "room_id")
+        try:
+            await setup.update_room(
+                db_session,
+                the_id,
+                RoomUpdate(is_active=forms.checked(form, "active")),
+                keep_appointments=forms.checked(form, "keep_appointments"),
+            )
+        except AppointmentsInTheWay as exc:
+            room = await services.get_room(db_session, the_id)
+            return await self._page(
+                db_session,
+                staff,
+                "room.html",
+                status_code=exc.status,
+                room_id=str(room.id),
+                values={"name": room.name},
+                is_active=room.is_active,
+                error=forms.form_error(exc),
+            )
         return _saved(HOME)
 
     # --- services ---------------------------------------------------------------------------------

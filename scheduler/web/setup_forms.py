@@ -6,13 +6,14 @@ so an error's `field` points at the input to mark; the few that differ are trans
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, TypeVar
 
 import msgspec
 from litestar.datastructures import FormMultiDict
 
-from scheduler.errors import CarebookError, Conflict, InvalidInput, RuleViolation
+from scheduler.errors import AppointmentsInTheWay, CarebookError, Conflict, InvalidInput, RuleViolation
 from scheduler.practice import rules
 from scheduler.practice.models import Practice, Service, Therapist
 from scheduler.practice.schemas import (
@@ -102,7 +103,23 @@ def form_error(
         elif listed is not None:
             field = listed.group(1)
         field = (rename or {}).get(field, field)
+    if isinstance(exc, AppointmentsInTheWay):
+        # The page's opt-in is the "keep them booked" checkbox shown with the list, so the error points there.
+        visits = visits_shown(exc.extra["appointments"])
+        count = "1 booked appointment is" if len(visits) == 1 else f"{len(visits)} booked appointments are"
+        message = f"{count} in the way. Move or cancel them first, or tick the box to keep them booked."
+        return {"message": message, "field": "keep_appointments", "appointments": visits}
     return {"message": exc.detail, "field": field}
+
+
+def visits_shown(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Visits in the way as the pages list them: local day and times (already in the practice's zone)."""
+    shown = []
+    for visit in visits:
+        start, end = dt.datetime.fromisoformat(visit["start"]), dt.datetime.fromisoformat(visit["end"])
+        when = f"{start.strftime('%a %d %b %Y, %H:%M')} to {end.strftime('%H:%M')}"
+        shown.append(visit | {"when": when})
+    return shown
 
 
 # --- weekly hours -----------------------------------------------------------------------------------
@@ -215,7 +232,9 @@ def time_off_from_form(form: Form, practice: Practice) -> TimeOffCreate:
         "end_time",
         later=True,
     )
-    return TimeOffCreate(start=start, end=end, reason=text(form, "reason"))
+    return TimeOffCreate(
+        start=start, end=end, reason=text(form, "reason"), keep_appointments=checked(form, "keep_appointments")
+    )
 
 
 def extra_hours_from_form(form: Form) -> ExtraHoursCreate:
