@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.booking.models import Appointment, AppointmentStatus
-from scheduler.booking.services import _not_an_expired_hold, utcnow
+from scheduler.booking.services import not_an_expired_hold, utcnow
 from scheduler.clients.models import Client
 from scheduler.db import TENANT_KEY
 from scheduler.practice.models import Practice, Service
@@ -47,7 +47,7 @@ async def live_visits(
         .join(Client, Client.id == Appointment.client_id)
         .where(
             Appointment.status.in_(STRANDABLE_STATUSES),
-            _not_an_expired_hold(now),
+            not_an_expired_hold(now),
             Appointment.end_at > now,
         )
         .order_by(Appointment.start_at, Appointment.id)

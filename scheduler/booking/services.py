@@ -235,7 +235,7 @@ async def _busy_blocks(
         stmt = select(*_busy_columns(session)).where(
             or_(Appointment.therapist_id.in_(therapist_ids), Appointment.room_id.in_(room_ids)),
             Appointment.status.in_(LIVE_STATUSES),
-            _not_an_expired_hold(utcnow()),
+            not_an_expired_hold(utcnow()),
             Appointment.block_start < window.end,
             Appointment.block_end > window.start,
         )
@@ -253,7 +253,7 @@ async def _busy_blocks(
     )
 
 
-def _not_an_expired_hold(now: dt.datetime) -> Any:
+def not_an_expired_hold(now: dt.datetime) -> Any:
     """An unpaid online hold past its expiry reads as free (it is released by the next booking)."""
     return or_(
         Appointment.status != AppointmentStatus.PENDING_PAYMENT,
