@@ -72,7 +72,9 @@ class Block:
 
     visit: Visit
     span: Span | None
-    time_label: str
+    time_label: str  # "10:30 AM to 11:30 AM" with an en dash
+    start_label: str  # "10:30 AM": the grid's narrow cards wrap the time between its two ends
+    end_label: str
     status_label: str
     highlighted: bool
     url: str
@@ -150,6 +152,8 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
             visit=visit,
             span=grid.visits.get(visit.id),
             time_label=format_time_range(visit.start, visit.end, sheet.zone),
+            start_label=format_time(visit.start, sheet.zone),
+            end_label=format_time(visit.end, sheet.zone),
             status_label=STATUS_LABELS.get(visit.status, visit.status),
             highlighted=visit.id == highlight,
             url=f"/staff/appointments/{visit.id}",
