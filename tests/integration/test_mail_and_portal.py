@@ -232,7 +232,7 @@ async def test_online_booking_queues_one_confirmation_with_manage_link_and_ics(
     assert "Therapeutic Massage (60 min)" in body
     assert str(created["therapist_name"]) in body
     day = weekday_ahead()
-    assert f"{day:%A} {day.day} {day:%B %Y}, 9:00 AM to 10:00 AM E" in body
+    assert f"{day:%A}, {day:%B} {day.day}, {day.year}, 9:00 AM to 10:00 AM E" in body
     assert "America/New_York" in body
     assert "120 Elm Street, Suite 4" in body
     assert "+1 718 555 0142" in body
