@@ -125,7 +125,6 @@ def tel_href(phone: str) -> str:
 FILTERS: dict[str, Callable[..., str]] = {
     "axis_time": format_axis_time,
     "date": format_date,
-    "long_day": format_long_day,
     "stamp": format_stamp,
     "wall_stamp": format_wall_stamp,
 }
