@@ -62,6 +62,7 @@ from scheduler.web.feed_pages import (
     PortalFeedPagesController,
     StaffFeedPagesController,
 )
+from scheduler.web.format import FILTERS
 from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
@@ -162,7 +163,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             exclude=CSRF_EXEMPT,
         ),
         stores=stores,
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR,
+            engine=JinjaTemplateEngine,
+            # Pages format dates and times through scheduler.web.format, never strftime.
+            engine_callback=lambda engine: engine.engine.filters.update(FILTERS),
+        ),
         openapi_config=OpenAPIConfig(
             title="Carebook API",
             version="1",

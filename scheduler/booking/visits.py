@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
 from scheduler.feeds.ical import EventView
 from scheduler.practice.models import Practice, Service, Therapist
+from scheduler.web.format import format_clock, format_long_day
 
 STATUS_LABELS = {
     AppointmentStatus.PENDING_PAYMENT: "Awaiting payment",
@@ -31,17 +32,22 @@ STATUS_LABELS = {
 CHANGEABLE = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT})
 
 
+# E-mails and the portal write times as the pages do (scheduler.web.format: Babel, en_US), in the zone the
+# datetimes carry; the practice's locale is not modelled yet.
+
+
 def clock(moment: dt.datetime) -> str:
-    """9:00 AM — the way a US practice writes a time (the practice's locale is not modelled yet)."""
-    return f"{moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+    """'9:00 AM'."""
+    return format_clock(moment.time())
 
 
 def long_date(moment: dt.datetime) -> str:
-    return f"{moment:%A} {moment.day} {moment:%B %Y}"
+    """'Tuesday, May 12, 2026'."""
+    return format_long_day(moment.date())
 
 
 def describe_when(start: dt.datetime, end: dt.datetime) -> str:
-    """'Tuesday 12 May 2026, 9:00 AM to 10:00 AM EDT' in the zone the datetimes carry."""
+    """'Tuesday, May 12, 2026, 9:00 AM to 10:00 AM EDT' in the zone the datetimes carry."""
     return f"{long_date(start)}, {clock(start)} to {clock(end)} {start.tzname() or ''}".rstrip()
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from scheduler.plans.measures import MeasureSeries
+from scheduler.web.format import format_short_day
 
 WIDTH = 640
 PANEL_HEIGHT = 150
@@ -33,10 +34,6 @@ FONT = "DejaVu Sans, Verdana, sans-serif"
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
-def _short(day: dt.date) -> str:
-    return f"{day.day} {day:%b}"
 
 
 def _y_max(series: MeasureSeries) -> float:
@@ -111,7 +108,7 @@ def _panel(series: MeasureSeries, top: float, first: dt.date, last: dt.date) -> 
     for x, y, day, value in coords:
         out.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#fff" stroke="{colour}" stroke-width="2">'
-            f"<title>{escape(_short(day))}: {_fmt(value)}</title></circle>"
+            f"<title>{escape(format_short_day(day))}: {_fmt(value)}</title></circle>"
         )
         out.append(
             f'<text x="{x:.1f}" y="{y - 8:.1f}" font-size="11" font-weight="700" text-anchor="middle" '
@@ -125,7 +122,7 @@ def _panel(series: MeasureSeries, top: float, first: dt.date, last: dt.date) -> 
         labelled.add(day)
         out.append(
             f'<text x="{x:.1f}" y="{axis_y:.1f}" font-size="10" text-anchor="middle" fill="{MUTED}">'
-            f"{escape(_short(day))}</text>"
+            f"{escape(format_short_day(day))}</text>"
         )
     out.append("</g>")
     return out

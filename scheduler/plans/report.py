@@ -26,6 +26,7 @@ from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.plans.progress_chart import progress_chart_svg
 from scheduler.practice.models import Practice, Service, Therapist
 from scheduler.settings import TEMPLATES_DIR
+from scheduler.web.format import FILTERS, format_date
 
 WEEKDAYS = {
     "MO": "Monday",
@@ -44,6 +45,7 @@ _pdf_templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_pdf_templates.filters.update(FILTERS)  # the report writes dates as the pages do ('Mar 2, 2027')
 
 
 def describe_frequency(frequency: dict[str, Any]) -> str:
@@ -160,7 +162,7 @@ async def progress_view(
     if plan.sessions:
         length = f"{plan.sessions} sessions"
     elif plan.until:
-        length = f"until {plan.until:%d %B %Y}".replace(" 0", " ")
+        length = f"until {format_date(plan.until)}"
     else:
         length = ""
     if plan.reassess_every:

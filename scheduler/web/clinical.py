@@ -9,7 +9,6 @@ again with the reason and the error's status, so the request's transaction rolls
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +39,8 @@ from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.validation import parse_uuid, parse_uuid_field
 from scheduler.web import clinical_forms as forms
-from scheduler.web.schedule_views import hm, long_day, schedule_url
+from scheduler.web.format import format_long_day, format_visit_when
+from scheduler.web.schedule_views import schedule_url
 
 CLINICAL = page_staff(Role.THERAPIST, Role.OWNER)
 REASONS = {
@@ -51,10 +51,6 @@ REASONS = {
     "outside_lmn_window": "Outside the letter of medical necessity",
     "in_the_past": "In the past",
 }
-
-
-def _when(start: dt.datetime, end: dt.datetime) -> str:
-    return f"{long_day(start.date())}, {hm(start)}\N{EN DASH}{hm(end)}"
 
 
 async def _choices(session: AsyncSession, staff: StaffUser) -> dict[str, Any]:
@@ -81,6 +77,7 @@ async def client_health_page(
     answers = IntakeAnswers.from_json(found.answers) if found else None
     codes = intake.flags_of(found, intake.local_today(practice)) if found else []
     plans = await plan_services.list_plans(session, client.id, Actor.for_staff(staff))
+    filled_in = format_long_day(found.created_at.astimezone(ZoneInfo(practice.timezone)).date()) if found else ""
     return Template(
         template_name="staff/clinical/client.html",
         context={
@@ -88,6 +85,7 @@ async def client_health_page(
             "user": staff,
             "client": client,
             "intake": found,
+            "filled_in": filled_in,
             "answers": answers,
             "condition_labels": CONDITIONS,
             "flags": intake.flag_labels(codes),
@@ -145,7 +143,7 @@ async def plan_page(
     visits = [
         {
             "id": str(a.id),
-            "label": f"{_when(a.start_at.astimezone(zone), a.end_at.astimezone(zone))}"
+            "label": format_visit_when(a.start_at, a.end_at, zone)
             + (" (re-assessment)" if a.kind == "reassessment" else ""),
             "kind": a.kind,
         }
@@ -191,14 +189,12 @@ async def series_page(
         rows.append(
             {
                 "index": p.index,
-                "when": _when(p.start.astimezone(zone), p.end.astimezone(zone)),
+                "when": format_visit_when(p.start, p.end, zone),
                 "kind": p.kind,
                 "room": rooms.get(str(p.room_id), "") if p.room_id else "",
                 "conflict": conflict,
                 "reason": REASONS.get(conflict.reason, conflict.reason) if conflict else "",
-                "alternative": _when(alternative.start.astimezone(zone), alternative.end.astimezone(zone))
-                if alternative
-                else None,
+                "alternative": format_visit_when(alternative.start, alternative.end, zone) if alternative else None,
             }
         )
     has_series = (await plan_services.view(session, plan)).series_ids

@@ -44,7 +44,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Tick:
-    label: str  # "09:00"
+    time: dt.time  # the local wall-clock time of the line; pages label it through scheduler.web.format
     row: int
     hour: bool  # an hour line (else a quarter-hour line)
 
@@ -163,8 +163,7 @@ def lay_out_day(
             visits[key] = span(column, start, end, *lanes[key])
 
     ticks = [
-        Tick(f"{minute // 60:02d}:{minute % 60:02d}", row(minute), minute % 60 == 0)
-        for minute in range(first, last, 15)
+        Tick(dt.time(minute // 60, minute % 60), row(minute), minute % 60 == 0) for minute in range(first, last, 15)
     ]
     now_row = None
     if now is not None and now.astimezone(zone).date() == day:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,22 @@ def format_money(minor: int, currency: str) -> str:
 
 def format_time(moment: dt.datetime, zone: ZoneInfo) -> str:
     """The local clock time in `zone`: '9:00 AM'."""
-    return str(_babel_time(moment.astimezone(zone), "h:mm a", locale=LOCALE))
+    return format_clock(moment.astimezone(zone).time())
+
+
+def format_clock(value: dt.time) -> str:
+    """A wall-clock time that has no zone to convert from (working hours, a weekly start): '9:00 AM'."""
+    return str(_babel_time(value, "h:mm a", locale=LOCALE))
+
+
+def format_clock_range(start: dt.time, end: dt.time) -> str:
+    """'9:00 AM to 5:00 PM' with an en dash, for wall-clock times."""
+    return f"{format_clock(start)} {EN_DASH} {format_clock(end)}"
+
+
+def format_axis_time(value: dt.time) -> str:
+    """A time-axis label, as short as it can be: '9 AM' on the hour (CLDR skeleton 'h'), else '9:15 AM'."""
+    return str(_babel_time(value, "h a" if value.minute == 0 else "h:mm a", locale=LOCALE))
 
 
 def format_day(day: dt.date) -> str:
@@ -43,6 +59,16 @@ def format_long_day(day: dt.date) -> str:
 def format_short_day(day: dt.date) -> str:
     """'Mar 2'."""
     return str(_babel_date(day, "MMM d", locale=LOCALE))
+
+
+def format_weekday_day(day: dt.date) -> str:
+    """'Tue, Mar 2' (CLDR skeleton 'MMMEd')."""
+    return str(_babel_date(day, "EEE, MMM d", locale=LOCALE))
+
+
+def format_date(day: dt.date) -> str:
+    """'Mar 2, 2027' (CLDR medium date)."""
+    return str(_babel_date(day, "MMM d, y", locale=LOCALE))
 
 
 def format_time_range(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> str:
@@ -61,6 +87,29 @@ def format_when(moment: dt.datetime, zone: ZoneInfo) -> str:
     return f"{format_long_day(local.date())} at {format_time(local, zone)}"
 
 
+def format_visit_when(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> str:
+    """'Tuesday, March 2, 2027, 9:00 AM to 10:00 AM' with an en dash, in `zone` (CLDR joins date and time with ', ')."""
+    return f"{format_long_day(start.astimezone(zone).date())}, {format_time_range(start, end, zone)}"
+
+
+def format_short_when(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """'Tue, Mar 2, 9:00 AM' in `zone`: a moment near enough that the year goes without saying."""
+    local = moment.astimezone(zone)
+    return f"{format_weekday_day(local.date())}, {format_time(local, zone)}"
+
+
+def format_stamp(moment: dt.datetime, zone: ZoneInfo, *, with_zone: bool = False) -> str:
+    """When something happened: 'Mar 2, 2027, 9:00 AM' in `zone`, with 'EST' after it if `with_zone`."""
+    local = moment.astimezone(zone)
+    stamp = format_wall_stamp(local)
+    return f"{stamp} {local.tzname()}" if with_zone and local.tzname() else stamp
+
+
+def format_wall_stamp(local: dt.datetime) -> str:
+    """'Mar 2, 2027, 9:00 AM' for a datetime already on the local wall clock (a plan's naive first start)."""
+    return f"{format_date(local.date())}, {format_clock(local.time())}"
+
+
 def zone_name(zone: ZoneInfo) -> str:
     """The zone as people say it: 'Eastern Time' for America/New_York (the IANA name when CLDR has none)."""
     name = str(get_timezone_name(zone, locale=LOCALE))
@@ -70,3 +119,12 @@ def zone_name(zone: ZoneInfo) -> str:
 def tel_href(phone: str) -> str:
     """A `tel:` URL for a phone number as the practice typed it: '+1 718 555 0142' -> 'tel:+17185550142'."""
     return "tel:" + re.sub(r"[^\d+]", "", phone)
+
+
+# The Jinja filters pages use instead of strftime: `{{ day | date }}`, `{{ sent_at | stamp(zone) }}`.
+FILTERS: dict[str, Callable[..., str]] = {
+    "axis_time": format_axis_time,
+    "date": format_date,
+    "stamp": format_stamp,
+    "wall_stamp": format_wall_stamp,
+}

@@ -26,7 +26,7 @@ from litestar.stores.base import Store
 
 from scheduler.booking import services as booking
 from scheduler.booking.models import Appointment
-from scheduler.booking.visits import appointment_event_view, clock, long_date, visit_facts, visits_facts
+from scheduler.booking.visits import appointment_event_view, visit_facts, visits_facts
 from scheduler.clients import portal
 from scheduler.clients.models import Client
 from scheduler.deps import AppSettings, DbSession, PathPractice
@@ -37,6 +37,7 @@ from scheduler.practice.models import Practice
 from scheduler.practice.services import hash_token
 from scheduler.validation import parse_uuid
 from scheduler.web.booking_pages import PRIVATE_HEADERS
+from scheduler.web.format import format_long_day, format_time
 from scheduler.web.session import rotate_session
 
 PORTAL_STORE = "portal"
@@ -354,7 +355,7 @@ async def _appointment_page(
             slots_error = exc.detail
         else:
             slots = [
-                {"value": s.start.isoformat(), "label": f"{clock(s.start.astimezone(zone))}"}
+                {"value": s.start.isoformat(), "label": format_time(s.start, zone)}
                 for s in found
                 if s.therapist_id == appointment.therapist_id
             ]
@@ -367,7 +368,7 @@ async def _appointment_page(
             "signed_in": True,
             "visit": visit,
             "day": day.isoformat(),
-            "day_label": long_date(dt.datetime.combine(day, dt.time(12), zone)),
+            "day_label": format_long_day(day),
             "searched": date is not None,
             "slots": slots,
             "slots_error": slots_error,

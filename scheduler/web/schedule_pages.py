@@ -20,6 +20,7 @@ from scheduler.clients import services as client_services
 from scheduler.errors import AlreadyExists, Conflict, InvalidInput, RuleViolation
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Practice, StaffUser
+from scheduler.web.format import format_long_day, format_visit_when
 from scheduler.web.schedule_views import (
     STATUS_LABELS,
     FreeTimes,
@@ -27,10 +28,8 @@ from scheduler.web.schedule_views import (
     can_move_or_cancel,
     free_times,
     history,
-    long_day,
     schedule_url,
     visit_actions,
-    when,
 )
 
 # Refusals a form shows next to itself; anything else (404, 403) gets the error page.
@@ -65,7 +64,7 @@ async def appointment_page(
             "practice": practice,
             "user": staff,
             "visit": visit,
-            "when": when(visit.start, visit.end),
+            "when": format_visit_when(visit.start, visit.end, ZoneInfo(practice.timezone)),
             "status_label": STATUS_LABELS.get(visit.status, visit.status),
             "actions": visit_actions(visit, now),
             "can_change": can_move_or_cancel(visit),
@@ -73,7 +72,7 @@ async def appointment_page(
             "window_hours": practice.cancellation_window_hours,
             "history": history(events, names, ZoneInfo(practice.timezone)),
             "back_url": schedule_url(visit.start.date(), highlight=visit.id),
-            "back_label": long_day(visit.start.date()),
+            "back_label": format_long_day(visit.start.date()),
             "error": _error(error),
         },
         status_code=_status(error),
@@ -122,11 +121,11 @@ async def move_page(
             "practice": practice,
             "user": staff,
             "visit": visit,
-            "when": when(visit.start, visit.end),
+            "when": format_visit_when(visit.start, visit.end, ZoneInfo(practice.timezone)),
             "can_change": can_move_or_cancel(visit),
             "status_label": STATUS_LABELS.get(visit.status, visit.status),
             "day": day,
-            "day_label": long_day(day),
+            "day_label": format_long_day(day),
             "therapists": therapists,
             "therapist_id": str(therapist_id),
             "therapist_name": therapist_name,
@@ -193,7 +192,7 @@ async def book_page(
             "practice": practice,
             "user": staff,
             "day": day,
-            "day_label": long_day(day),
+            "day_label": format_long_day(day),
             "therapists": therapists,
             "therapist_id": keep["therapist_id"],
             "services": service_choices,

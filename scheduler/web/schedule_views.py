@@ -18,6 +18,14 @@ from zoneinfo import ZoneInfo
 from scheduler.booking.availability import Slot
 from scheduler.booking.day_sheet import DaySheet, Resource, Visit
 from scheduler.web.day_grid import DayGrid, Entry, Span, lay_out_day
+from scheduler.web.format import (
+    format_clock_range,
+    format_long_day,
+    format_short_when,
+    format_stamp,
+    format_time,
+    format_time_range,
+)
 
 if TYPE_CHECKING:
     from scheduler.booking.models import AppointmentEvent
@@ -43,26 +51,6 @@ EVENT_LABELS = {
 }
 
 
-def hm(value: dt.datetime | dt.time) -> str:
-    return f"{value.hour:02d}:{value.minute:02d}"
-
-
-def long_day(day: dt.date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
-
-
-def short_day(day: dt.date) -> str:
-    return f"{day:%a} {day.day} {day:%b}"
-
-
-def hm_range(start: dt.datetime | dt.time, end: dt.datetime | dt.time) -> str:
-    return f"{hm(start)}\N{EN DASH}{hm(end)}"
-
-
-def when(start: dt.datetime, end: dt.datetime) -> str:
-    return f"{long_day(start.date())}, {hm_range(start, end)}"
-
-
 def schedule_url(day: dt.date, view: str = "therapists", highlight: str | None = None) -> str:
     query: dict[str, str] = {"date": day.isoformat()}
     if view != "therapists":
@@ -84,7 +72,9 @@ class Block:
 
     visit: Visit
     span: Span | None
-    time_label: str
+    time_label: str  # "10:30 AM to 11:30 AM" with an en dash
+    start_label: str  # "10:30 AM": the grid's narrow cards wrap the time between its two ends
+    end_label: str
     status_label: str
     highlighted: bool
     url: str
@@ -118,10 +108,12 @@ class SchedulePage:
     book_url: str
 
 
-def _hours_label(windows: Sequence[tuple[dt.time, dt.time]], away: Sequence[tuple[dt.datetime, dt.datetime]]) -> str:
-    label = "Works " + ", ".join(hm_range(s, e) for s, e in windows) if windows else "Not working"
+def _hours_label(
+    windows: Sequence[tuple[dt.time, dt.time]], away: Sequence[tuple[dt.datetime, dt.datetime]], zone: ZoneInfo
+) -> str:
+    label = "Works " + ", ".join(format_clock_range(s, e) for s, e in windows) if windows else "Not working"
     if away:
-        label += "; away " + ", ".join(hm_range(s, e) for s, e in away)
+        label += "; away " + ", ".join(format_time_range(s, e, zone) for s, e in away)
     return label
 
 
@@ -159,7 +151,9 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
         return Block(
             visit=visit,
             span=grid.visits.get(visit.id),
-            time_label=hm_range(visit.start, visit.end),
+            time_label=format_time_range(visit.start, visit.end, sheet.zone),
+            start_label=format_time(visit.start, sheet.zone),
+            end_label=format_time(visit.end, sheet.zone),
             status_label=STATUS_LABELS.get(visit.status, visit.status),
             highlighted=visit.id == highlight,
             url=f"/staff/appointments/{visit.id}",
@@ -174,7 +168,7 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
             blocks=[block(v) for v in live if _column_of(v, view) == resource.id],
             working=grid.working.get(resource.id, []),
             away=grid.away.get(resource.id, []),
-            hours_label=_hours_label(sheet.working.get(resource.id, []), sheet.away.get(resource.id, []))
+            hours_label=_hours_label(sheet.working.get(resource.id, []), sheet.away.get(resource.id, []), sheet.zone)
             if view == "therapists"
             else "",
         )
@@ -185,7 +179,7 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
     return SchedulePage(
         day=sheet.day,
         view=view,
-        title=long_day(sheet.day),
+        title=format_long_day(sheet.day),
         grid=grid,
         columns=columns,
         cancelled=[block(v) for v in sheet.visits if v.is_cancelled],
@@ -201,7 +195,7 @@ def schedule_page(sheet: DaySheet, view: str, now: dt.datetime, highlight: str =
 @dataclass(frozen=True)
 class FreeTime:
     value: str  # the start as ISO 8601 with offset, what the form posts
-    label: str  # "09:15"
+    label: str  # "9:15 AM"
 
 
 @dataclass(frozen=True)
@@ -228,7 +222,7 @@ def free_times(slots: Iterable[Slot], zone: ZoneInfo, granularity_minutes: int) 
             continue
         seen.add(value)
         part = "Morning" if local.hour < 12 else "Afternoon" if local.hour < 17 else "Evening"
-        groups[part].append(FreeTime(value=value, label=hm(local)))
+        groups[part].append(FreeTime(value=value, label=format_time(local, zone)))
     return [FreeTimes(part, times) for part, times in groups.items() if times]
 
 
@@ -253,15 +247,15 @@ class HistoryItem:
     label: str  # "Moved"
     by: str  # a staff member's name, or "the client online"
     at: str
-    note: str  # "was Tue 2 Mar 10:00", a cancellation's reason, …
+    note: str  # "was Tue, Mar 2, 10:00 AM", a cancellation's reason, …
 
 
 def _note(event: AppointmentEvent, zone: ZoneInfo) -> str:
     detail = event.detail if isinstance(event.detail, dict) else {}
     previous = detail.get("previous")
     if event.action == "rescheduled" and isinstance(previous, dict) and previous.get("start"):
-        was = dt.datetime.fromisoformat(str(previous["start"])).astimezone(zone)
-        return f"was {short_day(was.date())} {hm(was)}"
+        was = dt.datetime.fromisoformat(str(previous["start"]))
+        return f"was {format_short_when(was, zone)}"
     if event.action == "cancelled":
         return "; ".join(p for p in (str(detail.get("reason") or ""), "late" if detail.get("late") else "") if p)
     if event.action == "booked" and detail.get("back_entered"):
@@ -279,12 +273,11 @@ def history(
             by = staff_names.get(event.actor_user_id, "staff") if event.actor_user_id else "staff"
         else:
             by = "the client online" if event.actor == "client" else event.actor
-        at = event.created_at.astimezone(zone)
         items.append(
             HistoryItem(
                 label=EVENT_LABELS.get(event.action, event.action),
                 by=by,
-                at=f"{short_day(at.date())} {at.year} {hm(at)}",
+                at=format_stamp(event.created_at, zone),
                 note=_note(event, zone),
             )
         )

@@ -18,6 +18,7 @@ from scheduler.deps import AppSettings, CurrentStaff, DbSession
 from scheduler.errors import NotAuthenticated
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Practice
+from scheduler.web.format import format_long_day
 from scheduler.web.session import rotate_session
 
 # Per client address, on top of the per-account failure count: slows down spraying many accounts.
@@ -78,7 +79,7 @@ class StaffPagesController(Controller):
             "room_count": len(await practice_services.list_rooms(db_session)),
             "service_count": len(await practice_services.list_services(db_session, public=False)),
         }
-        today = dt.datetime.now(ZoneInfo(practice.timezone)).strftime("%A %d %B %Y")
+        today = format_long_day(dt.datetime.now(ZoneInfo(practice.timezone)).date())
         return Template(
             template_name="staff/home.html",
             context={"practice": practice, "user": staff, "today": today, **counts},

@@ -131,7 +131,7 @@ async def test_desk_walks_a_visit_through_the_day_and_books_another(
         await expect(grid.get_by_role("heading", name=therapist["name"])).to_be_visible()
     kims_block = page.locator(f"#appt-{visit['id']}")
     await expect(kims_block).to_contain_text("Kim Park")
-    await expect(kims_block).to_contain_text("10:00")
+    await expect(kims_block).to_contain_text("10:00 AM \N{EN DASH} 11:00 AM")
     await expect(kims_block).to_contain_text("Booked")
     await expect(page.get_by_role("heading", name="Cancelled (1)")).to_be_visible()
     DESKTOP_SHOT.unlink(missing_ok=True)
@@ -162,14 +162,14 @@ async def test_desk_walks_a_visit_through_the_day_and_books_another(
     await expect(page.get_by_label("Therapist")).to_have_value(str(third["id"]))
     await page.get_by_label("Service").select_option(label="Therapeutic Massage (60 min)")
     await page.get_by_role("button", name="Show free times").click()
-    await page.get_by_label("11:00", exact=True).check()
+    await page.get_by_label("11:00 AM", exact=True).check()
     await page.get_by_role("button", name="Book", exact=True).click()
 
     await expect(page).to_have_url(re.compile(rf"/staff/schedule\?date={day.isoformat()}&highlight="))
     column = grid.locator(f'section[data-column="{third["id"]}"]')
     booked = column.locator(".visit.highlighted")
     await expect(booked).to_contain_text("Kim Park")
-    await expect(booked).to_contain_text("11:00")
+    await expect(booked).to_contain_text("11:00 AM \N{EN DASH} 12:00 PM")
     await expect(booked).to_contain_text("Booked")
 
 
@@ -200,3 +200,64 @@ async def test_schedule_reads_as_a_list_on_a_phone(phone_page: Page, desk_api: D
     await expect(page.get_by_role("button", name="Arrived")).to_be_visible()
     scroll_width = await page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= PHONE_VIEWPORT["width"]
+
+
+TABLET_SHOT = Path("/tmp/schedule-tablet.png")  # noqa: S108
+TABLET_LANES_SHOT = Path("/tmp/schedule-tablet-lanes.png")  # noqa: S108
+
+
+async def _times_fit_their_cards(page: Page) -> None:
+    """Every visit card (30 minutes or longer) shows its whole time and then the client's name, inside its edges."""
+    clipped = await page.evaluate(
+        """() => [...document.querySelectorAll('.day-grid .visit')].flatMap(card => {
+            const box = card.getBoundingClientRect();
+            const time = card.querySelector('.visit-time').getBoundingClientRect();
+            const name = card.querySelector('.visit-client').getBoundingClientRect();
+            const out = r => r.left < box.left || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5;
+            return out(time) || out(name) || name.top < time.bottom - 0.5 ? [card.textContent.trim()] : [];
+        })"""
+    )
+    assert clipped == []
+
+
+async def test_grid_cards_show_twelve_hour_times_whole_on_a_tablet(page: Page, desk_api: DeskApi) -> None:
+    await page.set_viewport_size({"width": 660, "height": 1000})
+    day = _working_day()
+    kim = await desk_api.client("Kim", "Park")
+    await desk_api.book(kim, "Therapeutic Massage (60 min)", 0, _at(day, 10, 30))
+    noor = await desk_api.client("Noor", "Haddad")
+    await desk_api.book(noor, "Re-assessment (30 min)", 1, _at(day, 11, 30))
+    sam = await desk_api.client("Sam", "Oduya")
+    await desk_api.book(sam, "Deep Tissue Massage (90 min)", 2, _at(day, 13, 30))
+    await _sign_in(page)
+
+    await page.goto(f"/staff/schedule?date={day.isoformat()}")
+    grid = page.get_by_role("region", name="Day grid")
+    await expect(grid).to_be_visible()
+    for label in ("10:30 AM \N{EN DASH} 11:30 AM", "11:30 AM \N{EN DASH} 12:00 PM", "1:30 PM \N{EN DASH} 3:00 PM"):
+        await expect(grid.locator(".visit-time", has_text=label)).to_have_count(1)
+    await expect(grid.locator(".axis .tick", has_text=re.compile(r"^12 PM$"))).to_have_count(1)
+    await _times_fit_their_cards(page)
+    TABLET_SHOT.unlink(missing_ok=True)
+    await page.screenshot(path=str(TABLET_SHOT), full_page=True)
+
+
+async def test_side_by_side_cards_show_their_times_whole(page: Page, desk_api: DeskApi) -> None:
+    """A no-show and the visit booked into its freed time share the column: each card gets half its width."""
+    await page.set_viewport_size({"width": 660, "height": 1000})
+    day = dt.datetime.now(NEW_YORK).date() - dt.timedelta(days=7)
+    while day.weekday() > 4:
+        day -= dt.timedelta(days=1)
+    kim = await desk_api.client("Kim", "Park")
+    missed = await desk_api.book(kim, "Therapeutic Massage (60 min)", 0, _at(day, 10, 30))
+    assert (await desk_api.http.post(f"/api/v1/appointments/{missed['id']}/no-show")).status_code == 200
+    noor = await desk_api.client("Noor", "Haddad")
+    await desk_api.book(noor, "Re-assessment (30 min)", 0, _at(day, 10, 30))
+    await _sign_in(page)
+
+    await page.goto(f"/staff/schedule?date={day.isoformat()}")
+    grid = page.get_by_role("region", name="Day grid")
+    await expect(grid.locator(".visit")).to_have_count(2)
+    await _times_fit_their_cards(page)
+    TABLET_LANES_SHOT.unlink(missing_ok=True)
+    await page.screenshot(path=str(TABLET_LANES_SHOT), full_page=True)

@@ -129,9 +129,11 @@ async def _desk_sees_the_series(page: Page, maya_id: str, first: dt.date, second
         await expect(kims).to_have_count(1)
         await expect(kims).to_contain_text("⚠ contraindication")
         await expect(page.locator("body")).not_to_contain_text("arfarin")
+    await page.goto(f"/staff/schedule?date={first.isoformat()}")
+    await expect(page.locator(".visit", has_text="Kim Park").first).to_contain_text("10:00 AM \N{EN DASH} 11:00 AM")
     await page.goto(f"/staff/schedule?date={second.isoformat()}")
     shifted = page.locator(".visit", has_text="Kim Park").first
-    await expect(shifted).not_to_contain_text("10:00\N{EN DASH}11:00")
+    await expect(shifted).not_to_contain_text("10:00 AM \N{EN DASH} 11:00 AM")
 
 
 async def test_intake_to_plan_to_series_with_one_shift_seen_by_the_desk(

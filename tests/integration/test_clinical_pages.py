@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from scheduler.practice.models import Role
-from tests.integration.booking_helpers import at, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, at, load_demo, weekday_ahead
 from tests.integration.clinical_helpers import HTML, Client, fill_intake, intake_link, new_client, post_form, sign_in
 from tests.integration.conftest import Factory
 
@@ -29,6 +29,13 @@ def plan_form(therapist_id: str, service_id: str, first: dt.date, **more: str) -
         "home_care": "Heat daily; no heavy lifting.",
         **more,
     }
+
+
+async def _plan_dates_read_the_us_way(client: Client, kim: str, plan_path: str, first: dt.date) -> None:
+    plan_page = await client.get(plan_path, headers=HTML)
+    assert f"first {first:%b} {first.day}, {first.year}, 10:00 AM</dd>" in plan_page.text
+    health = await client.get(f"/staff/clients/{kim}/health", headers=HTML)
+    assert f"· from {first:%b} {first.day}, {first.year}</a>" in health.text
 
 
 async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict(
@@ -58,6 +65,8 @@ async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict
     assert health.status_code == 200
     assert "HEALTH-MED warfarin 5 mg" in health.text
     assert "Takes blood thinners" in health.text
+    today = dt.datetime.now(NEW_YORK).date()
+    assert f"Filled in {today:%A}, {today:%B} {today.day}, {today.year}, consent given." in health.text
 
     refused = await post_form(
         client,
@@ -80,6 +89,7 @@ async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict
     assert plan_page.status_code == 200
     assert "M62.830" in plan_page.text
     assert "No assessments recorded yet" in plan_page.text
+    await _plan_dates_read_the_us_way(client, kim, plan_path, first)
 
     await _record_baseline_and_see_chart(client, plan_path)
 
@@ -88,6 +98,7 @@ async def test_therapist_plans_from_intake_and_books_series_resolving_a_conflict
     conflicts = re.findall(r'<tr class="conflict" data-index="(\d+)"', preview.text)
     assert conflicts == ["2"]
     assert "Therapist busy" in preview.text
+    assert f"<td>{first:%A}, {first:%B} {first.day}, {first.year}, 10:00 AM \N{EN DASH} 11:00 AM" in preview.text
 
     committed = await post_form(client, f"{plan_path}/series", {"decision_2": "shift"}, csrf_from=f"{plan_path}/series")
     assert committed.status_code == 303, committed.text

@@ -181,6 +181,7 @@ async def test_client_sees_and_downloads_only_their_own_documents_in_the_portal(
     assert page.status_code == 200
     assert "R-000001" in page.text
     assert "R-000002" not in page.text
+    assert "Date of service Mar 2, 2026 · issued " in page.text  # the US medium date, as Babel writes it
     link = re.search(r'href="(/p/[^"]+/documents/[0-9a-f-]+\.pdf)"', page.text)
     assert link
     own = await client.get(link.group(1))

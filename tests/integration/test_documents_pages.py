@@ -57,6 +57,8 @@ async def test_the_desk_opens_a_clients_receipts_and_statement_from_the_appointm
     documents = await client.get(f"/staff/clients/{desk.client_id}/documents")
     assert documents.status_code == 200
     assert "R-000001" in documents.text
+    # Dates of service and of issue read 'Mar 2, 2027' (no zero-padded 'Mar 02').
+    assert len(re.findall(r"<td>[A-Z][a-z]{2} [1-9]\d?, \d{4}</td>", documents.text)) == 2
     receipt_href = re.search(r'href="(/staff/documents/[0-9a-f-]+\.pdf)">R-000001', documents.text)
     assert receipt_href
     receipt = await client.get(receipt_href.group(1))

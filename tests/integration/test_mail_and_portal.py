@@ -42,7 +42,7 @@ from scheduler.mail import services as mail
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Practice, Role
 from scheduler.settings import TEMPLATES_DIR, Settings
-from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory
 from tests.integration.portal_helpers import follow_sign_in_link
 from tests.integration.test_cli import carebook
@@ -232,7 +232,7 @@ async def test_online_booking_queues_one_confirmation_with_manage_link_and_ics(
     assert "Therapeutic Massage (60 min)" in body
     assert str(created["therapist_name"]) in body
     day = weekday_ahead()
-    assert f"{day:%A} {day.day} {day:%B %Y}, 9:00 AM to 10:00 AM E" in body
+    assert f"{day:%A}, {day:%B} {day.day}, {day.year}, 9:00 AM to 10:00 AM E" in body
     assert "America/New_York" in body
     assert "120 Elm Street, Suite 4" in body
     assert "+1 718 555 0142" in body
@@ -424,8 +424,12 @@ async def test_without_smtp_mail_stays_in_the_outbox_for_the_owner_to_read(
     assert "Booked: Therapeutic Massage (60 min)" in listing.text
     assert "waiting" in listing.text
     assert 'href="/staff/outbox"' in listing.text, "owners get the Outbox link"
+    created_at = row.created_at.astimezone(NEW_YORK)
+    stamp = f"{created_at:%b} {created_at.day}, {created_at.year}, {created_at.hour % 12 or 12}:{created_at:%M %p}"
+    assert f"Created {stamp} ·" in listing.text
     detail = await client.get(f"/staff/outbox/{row.id}", headers=HTML)
     assert detail.status_code == 200
+    assert f"<dd>{stamp} {created_at:%Z}</dd>" in detail.text
     assert str(created["manage_url"]) in detail.text
     assert "appointment.ics" in detail.text
 
@@ -612,7 +616,8 @@ async def test_client_moves_and_cancels_from_the_portal_within_the_rules(client:
     slots = await client.get(page_path, params={"date": day.isoformat()}, headers=HTML)
     assert slots.status_code == 200
     new_start = at(day, 14)
-    assert f'value="{new_start}"' in slots.text
+    assert f'<option value="{new_start}">2:00 PM</option>' in slots.text
+    assert f"on {day:%A}, {day:%B} {day.day}, {day.year}</label>" in slots.text
     moved = await client.post(
         f"{page_path}/reschedule",
         data={"start": new_start, "_csrf_token": csrf_of(slots.text)},

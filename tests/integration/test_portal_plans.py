@@ -12,7 +12,7 @@ from sqlalchemy import select
 from scheduler.db import session_scope, unscoped
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Role
-from tests.integration.booking_helpers import load_demo
+from tests.integration.booking_helpers import NEW_YORK, load_demo
 from tests.integration.clinical_helpers import HTML, Client, new_client, post_form
 from tests.integration.conftest import Factory
 from tests.integration.plan_helpers import make_plan
@@ -68,6 +68,8 @@ async def test_client_sees_own_plan_progress_without_private_notes(client: Clien
     assert pdf.status_code == 200
     text = " ".join(p.extract_text() or "" for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
     assert "Treatment progress report" in text
+    today = dt.datetime.now(NEW_YORK).date()
+    assert f"Report date {today:%b} {today.day}, {today.year}" in text  # not 2027-03-02
     assert "PRIVATE-NOTE" not in text
 
     assert (await client.get(f"/p/demo/portal/plans/{lee_plan}", headers=HTML)).status_code == 404

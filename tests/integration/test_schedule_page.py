@@ -18,6 +18,14 @@ from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_d
 from tests.integration.conftest import PASSWORD, Factory, Staff
 
 HTML = {"accept": "text/html"}
+DASH = "\N{EN DASH}"
+
+
+def _long_day(day: dt.date) -> str:
+    """How every page writes a day: 'Tuesday, March 2, 2027' (the US way, as client pages do)."""
+    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
+
+
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
@@ -115,13 +123,19 @@ async def test_day_view_shows_every_therapist_and_the_visit_in_its_column(client
         assert f'id="col-{therapist["id"]}">{therapist["name"]}</h2>' in page.text
     theirs = _column(page.text, str(demo.therapists[1]["id"]))
     assert "Kim Park" in theirs
-    assert "10:00" in theirs
+    assert f'<span class="visit-time"><span>10:00 AM {DASH}</span> <span>11:00 AM</span></span>' in theirs
     assert f'href="/staff/appointments/{visit["id"]}"' in theirs
     assert "Booked" in theirs
     for other in (demo.therapists[0], demo.therapists[2]):
         assert "Kim Park" not in _column(page.text, str(other["id"]))
     # Working hours are drawn (the demo works 09:00-17:00) and the day can be paged through.
-    assert "Works 09:00" in theirs
+    assert f"Works 9:00 AM {DASH} 5:00 PM" in theirs
+    assert f'<span class="visit-time">10:00 AM {DASH} 11:00 AM</span>' in page.text  # the list, on phones
+    # The day and the time axis read the US way too; no 24-hour clock is left for people to read.
+    assert f"<h1>{_long_day(day)}" in page.text
+    assert '<span class="tick" style="grid-row: 14">9 AM</span>' in page.text
+    assert '<span class="tick" style="grid-row: 86">3 PM</span>' in page.text
+    assert not re.search(r">[^<]*\b(0\d|1[3-9]|2[0-3]):[0-5]\d", page.text)  # "09:00", "14:30"
     assert f"date={(day + dt.timedelta(days=1)).isoformat()}" in page.text
     assert f"date={(day - dt.timedelta(days=1)).isoformat()}" in page.text
 
@@ -134,6 +148,7 @@ async def test_schedule_defaults_to_today_in_the_practice_zone(client: Client, f
     assert f'value="{dt.datetime.now(NEW_YORK).date().isoformat()}"' in page.text
     home = await client.get("/staff", headers=HTML)
     assert 'href="/staff/schedule"' in home.text
+    assert f"<dd>{_long_day(dt.datetime.now(NEW_YORK).date())}</dd>" in home.text
 
 
 async def test_room_view_shows_the_rooms_and_the_visit_in_its_room(client: Client, factory: Factory) -> None:
@@ -168,13 +183,14 @@ async def test_signed_out_visitor_is_sent_to_sign_in(client: Client, factory: Fa
 
 
 async def test_desk_marks_a_visit_arrived_then_completed_from_its_page(client: Client, factory: Factory) -> None:
-    _, desk, _, _, visit = await _desk_with_a_visit(client, factory)
+    _, desk, _, day, visit = await _desk_with_a_visit(client, factory)
     path = f"/staff/appointments/{visit['id']}"
 
     page = await client.get(path, headers=HTML)
     assert page.status_code == 200
     assert "Kim Park" in page.text
     assert "Therapeutic Massage" in page.text
+    assert f"<dd>{_long_day(day)}, 10:00 AM {DASH} 11:00 AM</dd>" in page.text
 
     arrived = await _post_form(client, f"{path}/arrive", csrf_from=path)
     assert arrived.status_code == 303
@@ -242,7 +258,8 @@ async def test_desk_moves_a_visit_to_a_free_time(client: Client, factory: Factor
 
     page = await client.get(move, params={"date": day.isoformat()}, headers=HTML)
     assert page.status_code == 200
-    assert f'value="{at(day, 14)}"' in page.text
+    assert f'value="{at(day, 14)}" required> 2:00 PM</label>' in page.text
+    assert f"Free times on {_long_day(day)} with" in page.text
     # Half an hour later overlaps only the visit itself, so it is offered.
     new_start = at(day, 10, 30)
     assert f'value="{new_start}"' in page.text
@@ -254,6 +271,11 @@ async def test_desk_moves_a_visit_to_a_free_time(client: Client, factory: Factor
     assert dt.datetime.fromisoformat((await _appointment(client, desk, visit["id"]))["start"]) == (
         dt.datetime.fromisoformat(new_start)
     )
+    # The history says where it was, and when it was moved, in the same words as the rest of the page.
+    page = await client.get(f"/staff/appointments/{visit['id']}", headers=HTML)
+    assert f"(was {day:%a}, {day:%b} {day.day}, 10:00 AM)" in page.text
+    moved_on = dt.datetime.now(NEW_YORK).date()
+    assert re.search(rf"· {moved_on:%b} {moved_on.day}, {moved_on.year}, \d{{1,2}}:\d\d [AP]M</span>", page.text)
 
 
 async def test_refused_move_shows_why_and_changes_nothing(client: Client, factory: Factory) -> None:
@@ -315,7 +337,7 @@ async def test_desk_books_an_existing_client_from_the_schedule(client: Client, f
     day_page = await client.get(location, headers=HTML)
     column = _column(day_page.text, therapist)
     assert "highlighted" in column
-    assert "11:00" in column
+    assert f"<span>11:00 AM {DASH}</span> <span>12:00 PM</span>" in column
 
 
 async def test_desk_adds_a_new_client_then_books_and_a_taken_time_is_refused(client: Client, factory: Factory) -> None:

@@ -26,20 +26,25 @@ from tests.integration.test_series import book_single, commit_clean, new_client,
 PLAN_DETAILS = ("M62.830", "Turn the head without pain", "myofascial release", "Heat 15 minutes daily")
 
 
+def long_day(day: dt.date) -> str:
+    """A day as every page and e-mail writes it (US English): 'Thursday, May 21, 2026'."""
+    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
+
+
 def when(start: str, end: str) -> str:
-    """An API start/end pair as the e-mail writes it: 'Thursday 21 May 2026, 11:00 AM to 12:00 PM EDT'."""
+    """An API start/end pair as the e-mail writes it: 'Thursday, May 21, 2026, 11:00 AM to 12:00 PM EDT'."""
     begin = dt.datetime.fromisoformat(start).astimezone(NEW_YORK)
     finish = dt.datetime.fromisoformat(end).astimezone(NEW_YORK)
 
     def clock(moment: dt.datetime) -> str:
         return f"{moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
 
-    return f"{begin:%A} {begin.day} {begin:%B %Y}, {clock(begin)} to {clock(finish)} {begin.tzname()}"
+    return f"{long_day(begin)}, {clock(begin)} to {clock(finish)} {begin.tzname()}"
 
 
 def listed_visits(body: str) -> list[str]:
-    """The visit lines of a booking e-mail: '  Tuesday 12 January 2027, 10:00 AM to 11:00 AM EST'."""
-    return re.findall(r"^  \w+day \d+ \w+ \d{4}, .*$", body, flags=re.MULTILINE)
+    """The visit lines of a booking e-mail: '  Tuesday, January 12, 2027, 10:00 AM to 11:00 AM EST'."""
+    return re.findall(r"^  \w+day, \w+ \d+, \d{4}, .*$", body, flags=re.MULTILINE)
 
 
 async def new_messages(factory: Factory, before: list[OutboxMessage]) -> list[OutboxMessage]:
@@ -83,8 +88,7 @@ async def test_this_and_following_reschedule_sends_one_mail_listing_each_moved_v
     _old, new = edited.json()["series"]
     first_thursday = dates[4] + dt.timedelta(days=2)
     assert message.subject == (
-        f"Your series moved: Therapeutic Massage (60 min), from "
-        f"{first_thursday:%A} {first_thursday.day} {first_thursday:%B %Y}, 11:00 AM"
+        f"Your series moved: Therapeutic Massage (60 min), from {long_day(first_thursday)}, 11:00 AM"
     )
     body = message.body_text
     earlier = {o["id"]: o for o in series["occurrences"]}
@@ -218,7 +222,7 @@ async def test_a_reschedule_refused_for_a_conflict_sends_nothing_and_the_retry_s
     assert message.kind == "series_rescheduled"
     assert "11:00 AM to 12:00 PM" not in message.body_text, "nothing of the refused attempt"
     assert message.body_text.count("Now:    ") == 4
-    assert f"{thursday:%A} {thursday.day} {thursday:%B %Y}, 2:00 PM to 3:00 PM" in message.body_text
+    assert f"{long_day(thursday)}, 2:00 PM to 3:00 PM" in message.body_text
 
 
 # -- committing a series: the client is told once, with every visit it booked -----------------------------
@@ -251,9 +255,7 @@ async def test_committing_a_series_sends_one_mail_listing_every_visit_with_a_cal
     [message] = await new_messages(factory, before)
     assert message.kind == "series_booked"
     assert message.to_address == "rosa@example.test"
-    assert message.subject == (
-        f"Booked: 8 visits, Therapeutic Massage (60 min), from {first:%A} {first.day} {first:%B %Y}, 10:00 AM"
-    )
+    assert message.subject == (f"Booked: 8 visits, Therapeutic Massage (60 min), from {long_day(first)}, 10:00 AM")
     body = message.body_text
     assert "Hello Rosa," in body
     occurrences = committed.json()["series"]["occurrences"]
@@ -299,7 +301,7 @@ async def test_a_skipped_conflict_is_not_listed_in_the_booking_mail(client: Clie
     for occurrence in occurrences:
         assert f"  {when(occurrence['start'], occurrence['end'])}\n" in message.body_text
     skipped = dates[2]
-    assert f"{skipped:%A} {skipped.day} {skipped:%B %Y}" not in message.body_text, "the skipped date is not booked"
+    assert long_day(skipped) not in message.body_text, "the skipped date is not booked"
     assert message.attachments[0]["content"].count("BEGIN:VEVENT") == 7
 
 

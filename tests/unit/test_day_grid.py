@@ -24,9 +24,9 @@ def test_empty_day_runs_from_eight_to_seven_in_five_minute_rows() -> None:
     grid = lay_out_day(day=DAY, zone=NEW_YORK, entries=[])
     assert (grid.first_minute, grid.last_minute) == (8 * 60, 19 * 60)
     assert grid.rows == 11 * 12
-    hours = [t.label for t in grid.ticks if t.hour]
-    assert hours[0] == "08:00"
-    assert hours[-1] == "18:00"
+    hours = [t.time for t in grid.ticks if t.hour]
+    assert hours[0] == dt.time(8)
+    assert hours[-1] == dt.time(18)
     assert len(grid.ticks) == 11 * 4  # a line every quarter hour
 
 

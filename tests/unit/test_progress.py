@@ -86,6 +86,7 @@ def test_chart_draws_one_panel_per_measure_with_baseline_and_points() -> None:
     assert "better (\N{MINUS SIGN}4)" in texts
     assert "better (+25°)" in texts
     assert "baseline 7" in texts
+    assert {"Mar 2", "Mar 30", "Apr 27"} <= set(texts)  # dates on the axis read as on every page (en_US)
 
 
 def test_chart_escapes_names_and_says_when_there_is_nothing_yet() -> None:
