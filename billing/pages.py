@@ -17,9 +17,9 @@ from billing.money import format_money
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import CarebookError, NotFound
+from scheduler.format import format_when
 from scheduler.web.booking_pages import PRIVATE_HEADERS, handle_page_error, provide_page_practice
 from scheduler.web.booking_views import page_context
-from scheduler.web.format import format_when
 
 
 class CheckoutReturnPage(Controller):

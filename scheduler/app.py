@@ -33,6 +33,7 @@ from scheduler.clients.intake_controllers import IntakeController
 from scheduler.db import StoreEntry, WebSession, build_alchemy_config
 from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.feeds.controllers import FeedController, FeedTokenController
+from scheduler.format import FILTERS
 from scheduler.health import health
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
@@ -62,7 +63,6 @@ from scheduler.web.feed_pages import (
     PortalFeedPagesController,
     StaffFeedPagesController,
 )
-from scheduler.web.format import FILTERS
 from scheduler.web.intake import IntakePagesController
 from scheduler.web.outbox import OutboxPagesController
 from scheduler.web.portal import PORTAL_STORE, PortalPagesController
@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
-            # Pages format dates and times through scheduler.web.format, never strftime.
+            # Pages format dates and times through scheduler.format, never strftime.
             engine_callback=lambda engine: engine.engine.filters.update(FILTERS),
         ),
         openapi_config=OpenAPIConfig(

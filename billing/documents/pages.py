@@ -23,11 +23,11 @@ from billing.documents.links import DEFAULT_LIFETIME, LinkInvalid, read_download
 from billing.documents.snapshot import TITLES, DocumentKind
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import NotFound
+from scheduler.format import format_money
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice
 from scheduler.settings import Settings
 from scheduler.validation import parse_uuid
-from scheduler.web.format import format_money
 from scheduler.web.portal import PortalClient, PortalSignInRequired, provide_portal_client
 
 PORTAL_KINDS = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE, DocumentKind.PAYMENT_ACK, DocumentKind.STATEMENT)

@@ -16,8 +16,8 @@ from markupsafe import Markup
 from weasyprint import HTML
 
 from billing.documents.snapshot import DocumentKind, DocumentSnapshot
+from scheduler.format import format_money
 from scheduler.settings import TEMPLATES_DIR
-from scheduler.web.format import format_money
 
 PAGE_SIZES = {"letter": "Letter", "a4": "A4"}
 # Countries that print on US Letter; everyone else gets A4.

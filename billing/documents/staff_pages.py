@@ -18,9 +18,9 @@ from billing.documents.snapshot import TITLES, DocumentKind
 from scheduler.auth import page_staff
 from scheduler.clients import services as client_services
 from scheduler.deps import CurrentStaff, DbSession, PathPractice
+from scheduler.format import format_money
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.validation import parse_uuid
-from scheduler.web.format import format_money
 
 
 def document_rows(documents: list[IssuedDocument]) -> list[dict[str, Any]]:

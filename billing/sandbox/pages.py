@@ -22,7 +22,7 @@ from billing.sandbox.cards import TEST_CARDS
 from billing.sandbox.checkout import CheckoutNeedsAuthentication
 from billing.sandbox.emulator import StripeSandbox
 from billing.sandbox.errors import StripeApiError
-from scheduler.web.format import format_money
+from scheduler.format import format_money
 
 Sandbox: TypeAlias = NamedDependency[StripeSandbox]
 DELIVERY_WAIT_SECONDS = 10.0

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
 from scheduler.feeds.ical import EventView
+from scheduler.format import format_clock, format_long_day
 from scheduler.practice.models import Practice, Service, Therapist
-from scheduler.web.format import format_clock, format_long_day
 
 STATUS_LABELS = {
     AppointmentStatus.PENDING_PAYMENT: "Awaiting payment",
@@ -32,7 +32,7 @@ STATUS_LABELS = {
 CHANGEABLE = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT})
 
 
-# E-mails and the portal write times as the pages do (scheduler.web.format: Babel, en_US), in the zone the
+# E-mails and the portal write times as the pages do (scheduler.format: Babel, en_US), in the zone the
 # datetimes carry; the practice's locale is not modelled yet.
 
 

@@ -13,8 +13,8 @@ import math
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from scheduler.format import format_short_day
 from scheduler.plans.measures import MeasureSeries
-from scheduler.web.format import format_short_day
 
 WIDTH = 640
 PANEL_HEIGHT = 150

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus
 from scheduler.clients.models import Client
+from scheduler.format import FILTERS, format_date
 from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.assessments import list_assessments, progress_of
 from scheduler.plans.measures import MeasureSeries
@@ -26,7 +27,6 @@ from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.plans.progress_chart import progress_chart_svg
 from scheduler.practice.models import Practice, Service, Therapist
 from scheduler.settings import TEMPLATES_DIR
-from scheduler.web.format import FILTERS, format_date
 
 WEEKDAYS = {
     "MO": "Monday",

@@ -23,6 +23,7 @@ from scheduler.clients.services import ClientDetails
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.error_handlers import handle_domain_error, wants_problem_json
 from scheduler.errors import CarebookError, Conflict, InvalidInput, NotFound, RuleViolation, SlotTaken
+from scheduler.format import format_long_day, format_money, format_time, format_time_range, format_when, zone_name
 from scheduler.practice import services as practice_services
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice, Service, Therapist
@@ -40,7 +41,6 @@ from scheduler.web.booking_views import (
     week_start,
     week_view,
 )
-from scheduler.web.format import format_long_day, format_money, format_time, format_time_range, format_when, zone_name
 
 # The manage pages carry a secret in their URL: never cache them, never send it on as a referrer.
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

@@ -13,8 +13,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from scheduler.errors import InvalidInput
-from scheduler.validation import check_day
-from scheduler.web.format import (
+from scheduler.format import (
     format_day,
     format_day_range,
     format_money,
@@ -22,6 +21,7 @@ from scheduler.web.format import (
     tel_href,
     zone_name,
 )
+from scheduler.validation import check_day
 
 if TYPE_CHECKING:
     from scheduler.booking.availability import Slot

@@ -29,6 +29,7 @@ from scheduler.clients import services as client_services
 from scheduler.clients.intake_rules import CONDITIONS, IntakeAnswers
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.errors import CarebookError, PermissionDenied
+from scheduler.format import format_long_day, format_visit_when
 from scheduler.plans import assessments
 from scheduler.plans import services as plan_services
 from scheduler.plans.assessment_models import Assessment
@@ -39,7 +40,6 @@ from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.validation import parse_uuid, parse_uuid_field
 from scheduler.web import clinical_forms as forms
-from scheduler.web.format import format_long_day, format_visit_when
 from scheduler.web.schedule_views import schedule_url
 
 CLINICAL = page_staff(Role.THERAPIST, Role.OWNER)

@@ -44,7 +44,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Tick:
-    time: dt.time  # the local wall-clock time of the line; pages label it through scheduler.web.format
+    time: dt.time  # the local wall-clock time of the line; pages label it through scheduler.format
     row: int
     hour: bool  # an hour line (else a quarter-hour line)
 

@@ -32,12 +32,12 @@ from scheduler.clients.models import Client
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import CarebookError, InvalidInput, NotAuthenticated, TooManyAttempts
 from scheduler.feeds.ical import single_event_calendar
+from scheduler.format import format_long_day, format_time
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice
 from scheduler.practice.services import hash_token
 from scheduler.validation import parse_uuid
 from scheduler.web.booking_pages import PRIVATE_HEADERS
-from scheduler.web.format import format_long_day, format_time
 from scheduler.web.session import rotate_session
 
 PORTAL_STORE = "portal"

@@ -18,9 +18,9 @@ from scheduler.booking import day_sheet, services
 from scheduler.booking.models import Appointment
 from scheduler.clients import services as client_services
 from scheduler.errors import AlreadyExists, Conflict, InvalidInput, RuleViolation
+from scheduler.format import format_long_day, format_visit_when
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Practice, StaffUser
-from scheduler.web.format import format_long_day, format_visit_when
 from scheduler.web.schedule_views import (
     STATUS_LABELS,
     FreeTimes,

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.booking.availability import Slot
 from scheduler.booking.day_sheet import DaySheet, Resource, Visit
-from scheduler.web.day_grid import DayGrid, Entry, Span, lay_out_day
-from scheduler.web.format import (
+from scheduler.format import (
     format_clock_range,
     format_long_day,
     format_short_when,
@@ -26,6 +25,7 @@ from scheduler.web.format import (
     format_time,
     format_time_range,
 )
+from scheduler.web.day_grid import DayGrid, Entry, Span, lay_out_day
 
 if TYPE_CHECKING:
     from scheduler.booking.models import AppointmentEvent

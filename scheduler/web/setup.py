@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from scheduler.auth import page_staff
 from scheduler.deps import CurrentStaff, DbSession
 from scheduler.errors import AppointmentsInTheWay
+from scheduler.format import format_clock, format_weekday_date
 from scheduler.practice import rules, services, setup
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.practice.schemas import RoomUpdate, ServiceUpdate, TherapistUpdate
@@ -192,7 +193,8 @@ class SetupPagesController(Controller):
         therapist, _ = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
 
         def local(at: dt.datetime) -> str:
-            return at.astimezone(zone).strftime("%a %d %b %Y, %H:%M")
+            wall = at.astimezone(zone)
+            return f"{format_weekday_date(wall.date())}, {format_clock(wall.time())}"
 
         time_off = [
             {
@@ -207,9 +209,9 @@ class SetupPagesController(Controller):
         extra = [
             {
                 "row": row,
-                "day": row.day.strftime("%a %d %b %Y"),
-                "start": rules.format_time(row.start_time),
-                "end": rules.format_time(row.end_time),
+                "day": format_weekday_date(row.day),
+                "start": format_clock(row.start_time),
+                "end": format_clock(row.end_time),
             }
             for row in await setup.list_extra_hours(db_session, therapist.id)
         ]

@@ -16,9 +16,9 @@ from litestar.response import Redirect, Template
 from scheduler.auth import LOGIN_THROTTLE_STORE, SESSION_USER_KEY, LoginThrottle, page_staff
 from scheduler.deps import AppSettings, CurrentStaff, DbSession
 from scheduler.errors import NotAuthenticated
+from scheduler.format import format_long_day
 from scheduler.practice import services as practice_services
 from scheduler.practice.models import Practice
-from scheduler.web.format import format_long_day
 from scheduler.web.session import rotate_session
 
 # Per client address, on top of the per-account failure count: slows down spraying many accounts.

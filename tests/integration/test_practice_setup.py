@@ -745,8 +745,8 @@ async def test_owner_manages_rooms_services_policy_and_absences_through_the_page
     ], "local New York times become UTC instants"
     await submit(f"{absences}/extra-hours", {"extra_day": "2030-07-06", "extra_start": "10:00", "extra_end": "14:00"})
     page = await client.get(f"{absences}/time-off", headers=HTML)
-    assert "Mon 01 Jul 2030, 09:00" in page.text
-    assert "Sat 06 Jul 2030" in page.text
+    assert "Mon, Jul 1, 2030, 9:00 AM" in page.text
+    assert "Sat, Jul 6, 2030" in page.text
     assert _forms_without_csrf(page.text) == []
 
     # 02:30 on 10 March 2030 does not exist in New York (the clocks go forward).

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.web.format import (
+from scheduler.format import (
     FILTERS,
     format_axis_time,
     format_clock,
@@ -23,6 +23,7 @@ from scheduler.web.format import (
     format_time_range,
     format_visit_when,
     format_wall_stamp,
+    format_weekday_date,
     format_weekday_day,
     format_when,
     tel_href,
@@ -101,6 +102,7 @@ def test_grid_axis_labels_drop_the_minutes_on_the_hour(clock: dt.time, shown: st
 
 def test_short_dates() -> None:
     assert format_weekday_day(dt.date(2027, 3, 2)) == "Tue, Mar 2"
+    assert format_weekday_date(dt.date(2027, 3, 2)) == "Tue, Mar 2, 2027"
     assert format_date(dt.date(2027, 3, 2)) == "Mar 2, 2027"
     assert format_date(dt.date(2027, 12, 31)) == "Dec 31, 2027"
 

@@ -66,6 +66,11 @@ def format_weekday_day(day: dt.date) -> str:
     return str(_babel_date(day, "EEE, MMM d", locale=LOCALE))
 
 
+def format_weekday_date(day: dt.date) -> str:
+    """'Tue, Mar 2, 2027' (CLDR skeleton 'yMMMEd')."""
+    return str(_babel_date(day, "EEE, MMM d, y", locale=LOCALE))
+
+
 def format_date(day: dt.date) -> str:
     """'Mar 2, 2027' (CLDR medium date)."""
     return str(_babel_date(day, "MMM d, y", locale=LOCALE))
