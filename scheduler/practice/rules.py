@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency, get_currency_precision
 
 from scheduler.errors import InvalidInput, RuleViolation
+from scheduler.format import format_clock, format_clock_range, format_long_day, zone_name
 from scheduler.validation import check_day, check_instant
 
 DURATION_MINUTES = (5, 480)
@@ -123,7 +124,8 @@ def local_time(value: str, field: str) -> dt.time:
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 
-def format_time(value: dt.time) -> str:
+def hhmm(value: dt.time) -> str:
+    """A time of day as the API and form fields carry it: '09:00' (people read `scheduler.format`'s forms)."""
     return value.strftime("%H:%M")
 
 
@@ -165,7 +167,8 @@ def local_to_utc(day: dt.date, time: dt.time, zone: str, field: str, *, later: b
     utc = wall.astimezone(dt.UTC)
     if utc.astimezone(tz).replace(tzinfo=None) != wall.replace(tzinfo=None):
         raise InvalidInput(
-            f"{format_time(time)} does not exist on {day.isoformat()} in {zone} (the clocks go forward).",
+            f"{format_clock(time)} does not exist on {format_long_day(day)} in {zone_name(tz)}"
+            " (the clocks go forward).",
             field=field,
         )
     return utc
@@ -209,7 +212,7 @@ def weekly_hours(items: Sequence[RawInterval], prefix: str = "items") -> list[We
     for (_, before), (index, after) in itertools.pairwise(by_start):
         if before.weekday == after.weekday and after.start < before.end:
             raise RuleViolation(
-                f"Overlaps {format_time(before.start)} to {format_time(before.end)} on the same weekday.",
+                f"Overlaps {format_clock_range(before.start, before.end)} on the same weekday.",
                 rule="overlapping_hours",
                 field=f"{prefix}[{index}].start",
             )

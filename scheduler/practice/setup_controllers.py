@@ -55,7 +55,7 @@ def owner_only() -> dict[str, Any]:
 def week_out(week: list[rules.WeeklyInterval]) -> WeeklyHoursList:
     return WeeklyHoursList(
         items=[
-            WeeklyHours(weekday=i.weekday, start=rules.format_time(i.start), end=rules.format_time(i.end)) for i in week
+            WeeklyHours(weekday=i.weekday, start=rules.hhmm(i.start), end=rules.hhmm(i.end)) for i in week
         ]
     )
 
@@ -88,8 +88,8 @@ def extra_hours_out(row: ExtraHours) -> ExtraHoursOut:
         id=str(row.id),
         therapist_id=str(row.therapist_id),
         day=row.day,
-        start=rules.format_time(row.start_time),
-        end=rules.format_time(row.end_time),
+        start=rules.hhmm(row.start_time),
+        end=rules.hhmm(row.end_time),
     )
 
 

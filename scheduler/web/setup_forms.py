@@ -157,7 +157,7 @@ def hours_grid(items: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
 
 
 def hours_grid_of(week_items: list[rules.WeeklyInterval]) -> list[dict[str, Any]]:
-    return hours_grid([(i.weekday, rules.format_time(i.start), rules.format_time(i.end)) for i in week_items])
+    return hours_grid([(i.weekday, rules.hhmm(i.start), rules.hhmm(i.end)) for i in week_items])
 
 
 def hours_grid_from_form(form: Form) -> list[dict[str, Any]]:
