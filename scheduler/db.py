@@ -273,6 +273,20 @@ async def begin_calendar_write(session: AsyncSession) -> None:
     committed visit and answers "slot taken" straight away.
     """
     await begin_write(session)
+    await _calendar_lock(session)
+
+
+async def lock_calendar_within_write(session: AsyncSession) -> None:
+    """`begin_calendar_write` for a unit of work that has already written under the write lock (a webhook
+    that settled a payment, then puts a visit back on the calendar): on SQLite the lock is held since the
+    first write (or `begin_write`), so no new transaction may start; on PostgreSQL the calendar lock is taken.
+    """
+    if session.bind.dialect.name == "sqlite" and not session.info.get("wrote"):
+        await begin_write(session)
+    await _calendar_lock(session)
+
+
+async def _calendar_lock(session: AsyncSession) -> None:
     if session.bind.dialect.name != "postgresql":
         return
     key = f"carebook:calendar:{session.info.get(TENANT_KEY)}"
