@@ -157,6 +157,7 @@ async def test_paying_the_deposit_sends_one_confirmation_whose_manage_link_works
     client: Client, factory: Factory, settings: Settings, smtp_server: FakeSmtp, sandbox: StripeSandbox
 ) -> None:
     _, booked, session_id = await _book_held(client, factory)
+    assert await _mail_to(factory, settings, smtp_server, ANN) == [], "nothing before the deposit is paid"
     sandbox.complete_checkout(session_id, "pm_card_visa")
     assert await _deliver(client, sandbox, _completed(sandbox, session_id), times=3) == [200] * 3
     returned = await client.get("/p/demo/checkout/return", params={"session_id": session_id})
@@ -317,3 +318,52 @@ async def test_two_deliveries_of_a_late_deposit_at_once_refund_it_once(
     )
     assert [a.status_code for a in answers] == [200, 200, 200]
     await _assert_refunded_once(client, factory, settings, smtp_server, sandbox, engine, booked, session_id)
+
+
+async def test_a_late_deposit_racing_a_new_booking_of_its_time_gives_the_time_to_one_of_them(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+    engine: AsyncEngine,
+) -> None:
+    desk, booked, session_id = await _book_held(client, factory)
+    await _let_the_hold_run_out(engine, booked["appointment"]["id"])
+    await _desk_books(client, desk, at(weekday_ahead(), 15))  # releases Ann's hold
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    body = sandbox._payload_of(_completed(sandbox, session_id)["id"])
+    headers = {"Stripe-Signature": sign(body, DEFAULT_WEBHOOK_SECRET), "Content-Type": "application/json"}
+    demo = await load_demo(client)
+    start = booked["appointment"]["start"]
+    paid, bo = await asyncio.gather(
+        client.post("/webhooks/stripe", content=body, headers=headers),
+        client.post(
+            "/api/v1/practices/demo/bookings",
+            json=booking(demo.massage, demo.therapist, start, email="bo@example.test"),
+        ),
+    )
+    assert paid.status_code == 200, paid.text
+    assert bo.status_code in {201, 409}, bo.text
+    ann = await _status(client, booked["manage_url"])
+    async with engine.connect() as conn:
+        live = (
+            await conn.execute(
+                select(func.count())
+                .select_from(Appointment)
+                .where(
+                    Appointment.start_at == dt.datetime.fromisoformat(start),
+                    Appointment.status.in_(["booked", "pending_payment"]),
+                )
+            )
+        ).scalar_one()
+    assert live == 1, "one visit holds the time, never two"
+    received = await _mail_to(factory, settings, smtp_server, ANN)
+    if bo.status_code == 409:
+        assert ann == "booked"
+        assert sandbox.objects("refund") == []
+        assert [s.split(":")[0] for s in _subjects(received)] == ["Booked"]
+    else:
+        assert ann == "cancelled"
+        assert len(sandbox.objects("refund")) == 1
+        assert [s.split(":")[0] for s in _subjects(received)] == ["Not booked, deposit refunded"]
