@@ -301,7 +301,12 @@ def _mark_written(session: Session, _ctx: Any) -> None:
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _clear_written(session: Session) -> None:
-    session.info.pop("wrote", None)
+    # SQLAlchemy fires these for a savepoint too; the unit of work (and SQLite's write lock) goes on after
+    # one, so only the outermost transaction's end clears the mark. Cleared early, the next `write_lock` /
+    # `begin_write` saw "nothing written" and committed half a unit of work (a webhook's event id before
+    # its effect).
+    if not session.in_nested_transaction():
+        session.info.pop("wrote", None)
 
 
 @asynccontextmanager

@@ -137,13 +137,15 @@ _pending_in_process = {"flag": False}
 
 @event.listens_for(Session, "after_commit")
 def _note_committed_mail(session: Session) -> None:
-    if session.info.pop(ENQUEUED_KEY, False):
+    # A savepoint's end is not the transaction's: the mail is committed (or not) with the outermost one.
+    if not session.in_nested_transaction() and session.info.pop(ENQUEUED_KEY, False):
         _pending_in_process["flag"] = True
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_mail(session: Session) -> None:
-    session.info.pop(ENQUEUED_KEY, None)
+    if not session.in_nested_transaction():
+        session.info.pop(ENQUEUED_KEY, None)
 
 
 def take_committed_flag() -> bool:
