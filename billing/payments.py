@@ -379,7 +379,10 @@ async def refund_the_rest(
     not be kept), under the caller's invoice lock. `key` is derived from the payment, so the gateway is
     called inside the caller's transaction: a retry after a rollback resends the same key and Stripe
     replays the first refund. A refusal leaves the refund failed for the desk and is not raised."""
-    refund = _write_refund(session, invoice, payment, payment.refundable, reason, None, uuid.uuid4(), key)
+    # The row's id is derived from the key too: it goes to the gateway in the metadata, and a retry of the
+    # same key with other parameters would be refused as a different request.
+    refund_id = uuid.uuid5(payment.id, key)
+    refund = _write_refund(session, invoice, payment, payment.refundable, reason, None, refund_id, key)
     await invoices.recompute(session, invoice)
     if payment.gateway_payment_intent is None:
         raise RuleViolation("This card payment has no charge to refund yet.", rule="not_charged")

@@ -30,6 +30,7 @@ from billing.models import (
     PaymentMethod,
     PaymentStatus,
     Refund,
+    RefundStatus,
 )
 from billing.money import deposit_amount, format_money
 from billing.policy import get_policy
@@ -199,6 +200,8 @@ async def settle_late_deposit(session: AsyncSession, invoice: Invoice, payment: 
         return
     appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
     if not booking.is_released_hold(appointment):
+        # Cancelled by the client or the desk while the checkout was open: the deposit stays for the desk.
+        log.warning("deposit paid for a cancelled visit", extra={"appointment_id": str(appointment.id)})
         return
     practice = await session.get_one(Practice, appointment.practice_id)
     if await booking.reinstate_released_hold(session, practice, appointment):
@@ -207,10 +210,14 @@ async def settle_late_deposit(session: AsyncSession, invoice: Invoice, payment: 
     if payment.refundable <= 0:
         return  # the desk already gave it back
     amount = payment.refundable
-    await payments.refund_the_rest(
+    refund = await payments.refund_the_rest(
         session, invoice, payment, key=key, reason="Deposit paid after the hold ran out; the time was taken"
     )
     await mail.drop_held(session, [appointment.id])
+    if refund.status is RefundStatus.FAILED:
+        # The processor refused it: the desk sees the failed refund; the client is not told of money not sent.
+        log.warning("late deposit: refund refused", extra={"appointment_id": str(appointment.id)})
+        return
     await _tell_deposit_refunded(session, practice, appointment, format_money(amount, payment.currency))
     log.info("late deposit: time taken, deposit refunded", extra={"appointment_id": str(appointment.id)})
 

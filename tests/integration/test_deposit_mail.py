@@ -21,7 +21,7 @@ from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.models import Payment, Refund
+from billing.models import Payment, Refund, WebhookEvent
 from billing.sandbox import DEFAULT_WEBHOOK_SECRET, StripeSandbox, sign
 from billing.stripe_gateway import StripeGateway
 from scheduler.booking.models import Appointment
@@ -367,3 +367,24 @@ async def test_a_late_deposit_racing_a_new_booking_of_its_time_gives_the_time_to
         assert ann == "cancelled"
         assert len(sandbox.objects("refund")) == 1
         assert [s.split(":")[0] for s in _subjects(received)] == ["Not booked, deposit refunded"]
+
+
+async def test_a_refund_lost_on_the_way_is_sent_again_with_the_same_key_when_stripe_retries(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+    engine: AsyncEngine,
+) -> None:
+    booked, session_id = await _late_deposit_for_a_taken_time(client, factory, sandbox, engine)
+    completed = _completed(sandbox, session_id)
+    # The processor refunds but every answer is lost: nothing is recorded, the webhook asks Stripe to retry.
+    sandbox.faults.inject("timeout_after", times=3, method="POST", path="/v1/refunds")
+    assert await _deliver(client, sandbox, completed) == [503]
+    assert await _count(engine, Refund) == 0
+    assert await _count(engine, WebhookEvent) == 0, "the event is recorded with its effect, or not at all"
+    assert await _mail_to(factory, settings, smtp_server, ANN) == []
+    # Stripe's retry: the same key replays the refund already made; one refund, one e-mail.
+    assert await _deliver(client, sandbox, completed) == [200]
+    await _assert_refunded_once(client, factory, settings, smtp_server, sandbox, engine, booked, session_id)
