@@ -5,7 +5,9 @@ second delivery finds it and changes nothing), re-reads the object from the gate
 the event body, and only ever moves state forward (a pending payment succeeds or fails; a succeeded one
 stays succeeded). The same effect reached by two roads — `checkout.session.completed` and the success
 redirect, `payment_intent.succeeded` and the synchronous charge response — is made once by the state
-check under the invoice's lock.
+check under the invoice's lock. Fulfilling a deposit releases the visit's held confirmation in the same
+transaction; a deposit for a hold already released re-instates the visit or is refunded once
+(`billing.visits.settle_late_deposit`).
 """
 
 from __future__ import annotations

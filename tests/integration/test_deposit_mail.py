@@ -388,3 +388,34 @@ async def test_a_refund_lost_on_the_way_is_sent_again_with_the_same_key_when_str
     # Stripe's retry: the same key replays the refund already made; one refund, one e-mail.
     assert await _deliver(client, sandbox, completed) == [200]
     await _assert_refunded_once(client, factory, settings, smtp_server, sandbox, engine, booked, session_id)
+
+
+async def test_a_held_visit_moved_then_paid_tells_the_client_booked_then_moved_and_one_cancelled_unpaid_never_booked(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+) -> None:
+    _, booked, session_id = await _book_held(client, factory)
+    api = "/api/v1/practices/demo/manage/" + booked["manage_url"].rsplit("/", 1)[-1]
+    moved = await client.post(f"{api}/reschedule", json={"start": at(weekday_ahead(), 14)})
+    assert moved.status_code == 200, moved.text
+    assert await _mail_to(factory, settings, smtp_server, ANN) == [], "nothing while the deposit is unpaid"
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    assert await _deliver(client, sandbox, _completed(sandbox, session_id)) == [200]
+    received = await _mail_to(factory, settings, smtp_server, ANN)
+    assert [s.split(":")[0] for s in _subjects(received)] == ["Booked", "Moved"]
+    assert "2:00 PM" in _subjects(received)[1]
+
+    # A second visit, held and then cancelled by the client before paying: only the cancellation arrives.
+    demo = await load_demo(client)
+    second = await client.post(
+        "/api/v1/practices/demo/bookings", json=booking(demo.massage, demo.therapist, at(weekday_ahead(), 16))
+    )
+    assert second.status_code == 201, second.text
+    token = second.json()["manage_url"].rsplit("/", 1)[-1]
+    cancelled = await client.post(f"/api/v1/practices/demo/manage/{token}/cancel", json={"reason": "changed plans"})
+    assert cancelled.status_code == 200, cancelled.text
+    later = (await _mail_to(factory, settings, smtp_server, ANN))[len(received) :]
+    assert [s.split(":")[0] for s in _subjects(later)] == ["Cancelled"]
