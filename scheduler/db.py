@@ -250,6 +250,8 @@ async def begin_write(session: AsyncSession) -> None:
     if session.bind.dialect.name != "sqlite":
         return
     if session.in_transaction():
+        if session.info.get(_WRITE_LOCKED):
+            return  # this transaction began IMMEDIATE: what it read is already under the lock
         if session.info.get("wrote"):
             msg = "begin_write() must come before the unit of work writes anything"
             raise RuntimeError(msg)
@@ -259,6 +261,10 @@ async def begin_write(session: AsyncSession) -> None:
         await session.connection()
     finally:
         _sqlite_write_intent.reset(token)
+    session.info[_WRITE_LOCKED] = True
+
+
+_WRITE_LOCKED = "write_locked"
 
 
 async def begin_calendar_write(session: AsyncSession) -> None:
@@ -307,6 +313,7 @@ def _clear_written(session: Session) -> None:
     # its effect).
     if not session.in_nested_transaction():
         session.info.pop("wrote", None)
+        session.info.pop(_WRITE_LOCKED, None)
 
 
 @asynccontextmanager
