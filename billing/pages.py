@@ -50,6 +50,7 @@ class CheckoutReturnPage(Controller):
             if payment.card_last4
             else None,
             "visit_confirmed": False,
+            "deposit_refunded": False,
         }
         invoice = await webhooks.invoice_of(db_session, payment)
         # The receipt (or the acknowledgement of a payment before the visit), by signed link: no sign-in needed.
@@ -57,5 +58,9 @@ class CheckoutReturnPage(Controller):
         if payment.purpose == "deposit" and invoice.appointment_id is not None:
             appointment = await db_session.get_one(Appointment, invoice.appointment_id)
             context["visit_confirmed"] = appointment.status is AppointmentStatus.BOOKED
+            # Paid after the hold ran out and the time was taken meanwhile: the deposit went straight back.
+            context["deposit_refunded"] = (
+                appointment.status is AppointmentStatus.CANCELLED and payment.refunded >= payment.amount
+            )
             context["when"] = format_when(appointment.start_at, ZoneInfo(practice.timezone))
         return Template(template_name="billing/checkout_return.html", context=context, headers=PRIVATE_HEADERS)

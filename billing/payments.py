@@ -358,22 +358,9 @@ async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: Ref
         )
         if line is None:
             raise NotFound("No such line on this payment's invoice.", field="line_id")
-    refund = Refund(payment_id=payment.id, amount=data.amount, reason=data.reason.strip(), line_id=data.line_id)
-    refund.id = uuid.uuid4()
-    refund.idempotency_key = f"refund:{refund.id}"
-    refund.status = RefundStatus.PENDING
-    session.add(refund)
-    payment.refunded += data.amount
-    session.add(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            kind=line.kind if line is not None else LineKind.DISCOUNT,
-            description=f"Refund: {line.description}"[:200] if line is not None else "Refund",
-            amount=-data.amount,
-            quantity=1,
-            fsa_eligible=line.fsa_eligible if line is not None else False,
-            credits_line_id=line.id if line is not None else None,
-        )
+    refund_id = uuid.uuid4()
+    refund = _write_refund(
+        session, invoice, payment, data.amount, data.reason.strip(), line, refund_id, f"refund:{refund_id}"
     )
     if payment.method in OFFLINE_METHODS:
         refund.status = RefundStatus.SUCCEEDED  # the desk hands the money back
@@ -385,10 +372,69 @@ async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: Ref
     return await _send_refund(session, invoice, refund, payment.gateway_payment_intent)
 
 
-async def _send_refund(session: AsyncSession, invoice: Invoice, refund: Refund, intent: str) -> Refund:
-    """Send a written refund (its key committed first) and record what the gateway answered."""
+async def refund_the_rest(
+    session: AsyncSession, invoice: Invoice, payment: Payment, *, key: str, reason: str
+) -> Refund:
+    """Give back all that is left of a card payment on its own initiative (a deposit for a visit that could
+    not be kept), under the caller's invoice lock. `key` is derived from the payment, so the gateway is
+    called inside the caller's transaction: a retry after a rollback resends the same key and Stripe
+    replays the first refund. A refusal leaves the refund failed for the desk and is not raised."""
+    # The row's id is derived from the key too: it goes to the gateway in the metadata, and a retry of the
+    # same key with other parameters would be refused as a different request.
+    refund_id = uuid.uuid5(payment.id, key)
+    refund = _write_refund(session, invoice, payment, payment.refundable, reason, None, refund_id, key)
+    await invoices.recompute(session, invoice)
+    if payment.gateway_payment_intent is None:
+        raise RuleViolation("This card payment has no charge to refund yet.", rule="not_charged")
+    try:
+        return await _send_refund(session, invoice, refund, payment.gateway_payment_intent, persist_first=False)
+    except GatewayUnavailable:
+        raise  # the caller's transaction rolls back; the webhook's retry sends the same key
+    except PaymentError:
+        return await session.get_one(Refund, refund.id)
+
+
+def _write_refund(
+    session: AsyncSession,
+    invoice: Invoice,
+    payment: Payment,
+    amount: int,
+    reason: str,
+    line: InvoiceLine | None,
+    refund_id: uuid.UUID,
+    key: str,
+) -> Refund:
+    """The pending refund row, its credit line (keeping the invoice's balance) and the payment's refunded sum."""
+    refund = Refund(payment_id=payment.id, amount=amount, reason=reason, line_id=line.id if line else None)
+    refund.id = refund_id
+    refund.idempotency_key = key
+    refund.status = RefundStatus.PENDING
+    session.add(refund)
+    payment.refunded += amount
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=line.kind if line is not None else LineKind.DISCOUNT,
+            description=f"Refund: {line.description}"[:200] if line is not None else "Refund",
+            amount=-amount,
+            quantity=1,
+            fsa_eligible=line.fsa_eligible if line is not None else False,
+            credits_line_id=line.id if line is not None else None,
+        )
+    )
+    return refund
+
+
+async def _send_refund(
+    session: AsyncSession, invoice: Invoice, refund: Refund, intent: str, *, persist_first: bool = True
+) -> Refund:
+    """Send a written refund and record what the gateway answered. A key made for a fresh row is committed
+    first (`persist_first`); a refusal is recorded (and, then, committed) before it is raised."""
     refund_id, key = refund.id, refund.idempotency_key
-    await persist_before_call(session)
+    if persist_first:
+        await persist_before_call(session)
+    else:
+        await session.flush()
     try:
         result = await get_gateway().refund(
             key,
@@ -403,7 +449,8 @@ async def _send_refund(session: AsyncSession, invoice: Invoice, refund: Refund, 
         refund = await session.get_one(Refund, refund_id, populate_existing=True)
         await _fail_refund(session, refund)
         await invoices.recompute(session, invoice)
-        await session.commit()
+        if persist_first:
+            await session.commit()
         raise
     invoice = await invoices.lock_invoice(session, invoice.id)
     refund = await session.get_one(Refund, refund_id, populate_existing=True)

@@ -6,6 +6,9 @@ booking transaction. Their idempotency keys come from the visit (`deposit:<appoi
 same key and is never charged twice, even though the rows are written in the caller's transaction.
 A fee that cannot be charged (no saved card, a decline) never undoes the no-show or the cancellation:
 the fee stays on the visit's invoice for the desk, with the failure recorded on its payment.
+
+A deposit paid after its hold was released (`settle_late_deposit`) puts the visit back if its time is still
+free; otherwise it is refunded in full under the key `deposit_refund:<payment id>` and the client is told.
 """
 
 from __future__ import annotations
@@ -18,14 +21,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices, payments, plans
 from billing.gateway import GatewayUnavailable, PaymentError
-from billing.models import DepositKind, InvoiceLine, LineKind, Payment, PaymentMethod, PaymentStatus
+from billing.models import (
+    DepositKind,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from billing.money import deposit_amount, format_money
 from billing.policy import get_policy
 from billing.runtime import get_gateway
+from scheduler.booking import notices
+from scheduler.booking import services as booking
 from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
+from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
+from scheduler.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +186,63 @@ async def charge_fee(session: AsyncSession, appointment: Appointment, amount: in
         return
     payments.apply_charge(payment, result)
     await invoices.recompute(session, invoice)
+
+
+async def settle_late_deposit(session: AsyncSession, invoice: Invoice, payment: Payment) -> None:
+    """A succeeded deposit whose visit's hold was released before the money came (`confirm_checkout`, under the
+    invoice's lock): re-instate the visit and send its held confirmation, or, when its time is gone, refund the
+    deposit and e-mail the client why. Once either happened, a later call (another delivery, the redirect)
+    changes nothing: the visit is booked again, or the refund's key is on record."""
+    if payment.status is not PaymentStatus.SUCCEEDED or invoice.appointment_id is None:
+        return
+    key = f"deposit_refund:{payment.id}"
+    if await session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is not None:
+        return
+    appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
+    if not booking.is_released_hold(appointment):
+        # Cancelled by the client or the desk while the checkout was open: the deposit stays for the desk.
+        log.warning("deposit paid for a cancelled visit", extra={"appointment_id": str(appointment.id)})
+        return
+    practice = await session.get_one(Practice, appointment.practice_id)
+    if await booking.reinstate_released_hold(session, practice, appointment):
+        log.info("late deposit: visit re-instated", extra={"appointment_id": str(appointment.id)})
+        return
+    if payment.refundable <= 0:
+        return  # the desk already gave it back
+    amount = payment.refundable
+    refund = await payments.refund_the_rest(
+        session, invoice, payment, key=key, reason="Deposit paid after the hold ran out; the time was taken"
+    )
+    await mail.drop_held(session, [appointment.id])
+    if refund.status is RefundStatus.FAILED:
+        # The processor refused it: the desk sees the failed refund; the client is not told of money not sent.
+        log.warning("late deposit: refund refused", extra={"appointment_id": str(appointment.id)})
+        return
+    await _tell_deposit_refunded(session, practice, appointment, format_money(amount, payment.currency))
+    log.info("late deposit: time taken, deposit refunded", extra={"appointment_id": str(appointment.id)})
+
+
+async def _tell_deposit_refunded(
+    session: AsyncSession, practice: Practice, appointment: Appointment, amount: str
+) -> None:
+    client = await session.get_one(Client, appointment.client_id)
+    visit = await visit_facts(session, practice, appointment)
+    body = mail.render(
+        "deposit_refunded.txt",
+        first_name=client.first_name,
+        practice=PracticeFacts.of(practice),
+        visit=visit,
+        amount=amount,
+        portal_url=notices.portal_url(get_settings().base_url.rstrip("/"), practice),
+    )
+    await mail.enqueue(
+        session,
+        to=client.email,
+        subject=f"Not booked, deposit refunded: {visit.service_name}, {visit.when}",
+        body_text=body,
+        kind="deposit_refunded",
+        practice_id=practice.id,
+    )
 
 
 def utcnow() -> dt.datetime:

@@ -5,7 +5,9 @@ second delivery finds it and changes nothing), re-reads the object from the gate
 the event body, and only ever moves state forward (a pending payment succeeds or fails; a succeeded one
 stays succeeded). The same effect reached by two roads — `checkout.session.completed` and the success
 redirect, `payment_intent.succeeded` and the synchronous charge response — is made once by the state
-check under the invoice's lock.
+check under the invoice's lock. Fulfilling a deposit releases the visit's held confirmation in the same
+transaction; a deposit for a hold already released re-instates the visit or is refunded once
+(`billing.visits.settle_late_deposit`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, payments
+from billing import invoices, payments, visits
 from billing.gateway import WebhookEvent
 from billing.models import (
     ClientDispute,
@@ -35,7 +37,9 @@ from billing.models import (
 from billing.models import WebhookEvent as WebhookEventRow
 from billing.runtime import get_gateway
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
+from scheduler.booking.services import HOLD_EXPIRED
 from scheduler.db import TENANT_KEY, scope_session, unscoped
+from scheduler.mail import services as mail
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ async def confirm_checkout(session: AsyncSession, checkout_session_id: str) -> P
     # Whichever event settled the payment (this one or payment_intent.succeeded), the card is kept.
     await _remember_card(session, invoice, checkout.payment_method_id, checkout.card_brand, checkout.card_last4)
     if payment.purpose == "deposit" and invoice.appointment_id is not None:
-        await _confirm_hold(session, invoice.appointment_id)
+        await _confirm_hold(session, invoice, payment)
     return payment
 
 
@@ -109,17 +113,20 @@ async def _remember_card(
     link.card_last4 = last4
 
 
-async def _confirm_hold(session: AsyncSession, appointment_id: uuid.UUID) -> None:
-    appointment = await session.get_one(Appointment, appointment_id, populate_existing=True)
+async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Payment) -> None:
+    """The deposit is paid: the held visit is booked and its held confirmation goes out, in this transaction.
+    A hold released before the money came is re-instated or its deposit refunded (`settle_late_deposit`)."""
+    if invoice.appointment_id is None:
+        return
+    appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
         session.add(AppointmentEvent(appointment_id=appointment.id, actor="system", action="deposit_paid", detail={}))
         await session.flush()
+        await mail.release_held(session, appointment.id)
     elif appointment.status is AppointmentStatus.CANCELLED:
-        # The hold ran out and was released before the money arrived: the deposit stays on the invoice
-        # for the desk to refund or rebook.
-        log.warning("deposit paid after the hold was released", extra={"appointment_id": str(appointment.id)})
+        await visits.settle_late_deposit(session, invoice, payment)
 
 
 async def _on_checkout_completed(session: AsyncSession, event: WebhookEvent) -> None:
@@ -145,11 +152,13 @@ async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> No
         appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
         if appointment.status is AppointmentStatus.PENDING_PAYMENT:
             appointment.status = AppointmentStatus.CANCELLED
-            appointment.cancel_reason = "hold expired"
+            appointment.cancel_reason = HOLD_EXPIRED
             appointment.cancelled_at = invoices.utcnow()
             session.add(
                 AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={})
             )
+        # The checkout is closed: no payment can come for this visit, so what was held for it is never sent.
+        await mail.drop_held(session, [appointment.id])
     await invoices.recompute(session, invoice)
 
 

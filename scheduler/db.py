@@ -250,6 +250,8 @@ async def begin_write(session: AsyncSession) -> None:
     if session.bind.dialect.name != "sqlite":
         return
     if session.in_transaction():
+        if session.info.get(_WRITE_LOCKED):
+            return  # this transaction began IMMEDIATE: what it read is already under the lock
         if session.info.get("wrote"):
             msg = "begin_write() must come before the unit of work writes anything"
             raise RuntimeError(msg)
@@ -259,6 +261,10 @@ async def begin_write(session: AsyncSession) -> None:
         await session.connection()
     finally:
         _sqlite_write_intent.reset(token)
+    session.info[_WRITE_LOCKED] = True
+
+
+_WRITE_LOCKED = "write_locked"
 
 
 async def begin_calendar_write(session: AsyncSession) -> None:
@@ -273,6 +279,20 @@ async def begin_calendar_write(session: AsyncSession) -> None:
     committed visit and answers "slot taken" straight away.
     """
     await begin_write(session)
+    await _calendar_lock(session)
+
+
+async def lock_calendar_within_write(session: AsyncSession) -> None:
+    """`begin_calendar_write` for a unit of work that has already written under the write lock (a webhook
+    that settled a payment, then puts a visit back on the calendar): on SQLite the lock is held since the
+    first write (or `begin_write`), so no new transaction may start; on PostgreSQL the calendar lock is taken.
+    """
+    if session.bind.dialect.name == "sqlite" and not session.info.get("wrote"):
+        await begin_write(session)
+    await _calendar_lock(session)
+
+
+async def _calendar_lock(session: AsyncSession) -> None:
     if session.bind.dialect.name != "postgresql":
         return
     key = f"carebook:calendar:{session.info.get(TENANT_KEY)}"
@@ -287,7 +307,13 @@ def _mark_written(session: Session, _ctx: Any) -> None:
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _clear_written(session: Session) -> None:
-    session.info.pop("wrote", None)
+    # SQLAlchemy fires these for a savepoint too; the unit of work (and SQLite's write lock) goes on after
+    # one, so only the outermost transaction's end clears the mark. Cleared early, the next `write_lock` /
+    # `begin_write` saw "nothing written" and committed half a unit of work (a webhook's event id before
+    # its effect).
+    if not session.in_nested_transaction():
+        session.info.pop("wrote", None)
+        session.info.pop(_WRITE_LOCKED, None)
 
 
 @asynccontextmanager

@@ -7,7 +7,9 @@ transaction as the change, so a callback that fails rolls the change back with i
   cancel). Billing charges no-show and late-cancel fees here, and auto-charges a completed series visit.
 - `on_online_booking`: after a client books online, before the response. A callback that answers a
   `PaymentHold` turns the booking into a `pending_payment` hold that expires after `hold_minutes`
-  unless paid; the client is sent to `checkout_url`.
+  unless paid; the client is sent to `checkout_url`. The booking's confirmation is then queued held for the
+  visit (`scheduler.mail.services.release_held` sends it when billing fulfils the deposit), and a deposit
+  that arrives after the hold was released goes through `services.reinstate_released_hold`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.booking.models import Appointment, AppointmentSeries
+from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus
 from scheduler.booking.visits import (
     PracticeFacts,
     VisitFacts,
@@ -44,6 +44,11 @@ def portal_url(base_url: str, practice: Practice) -> str:
     return f"{base_url}/p/{practice.slug}/portal"
 
 
+def _held_for(appointment: Appointment) -> uuid.UUID | None:
+    """A visit still held for its online deposit: what the client is told waits until it is paid."""
+    return appointment.id if appointment.status is AppointmentStatus.PENDING_PAYMENT else None
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -69,7 +74,10 @@ async def booking_confirmed(
     *,
     base_url: str | None = None,
 ) -> None:
-    """The confirmation of an online booking: when, where, with whom, the manage link and the .ics."""
+    """The confirmation of an online booking: when, where, with whom, the manage link and the .ics.
+
+    For a visit held for its deposit the message is held too (see `scheduler.mail.services`): the client
+    gets it when the deposit is paid, never if the hold is released unpaid."""
     base = _base(base_url)
     client = await session.get_one(Client, appointment.client_id)
     visit = await visit_facts(session, practice, appointment)
@@ -88,6 +96,7 @@ async def booking_confirmed(
         body_text=body,
         kind="booking_confirmation",
         attachments=[await _ics(session, practice, [appointment])],
+        held_for=_held_for(appointment),
     )
 
 
@@ -124,6 +133,8 @@ async def visit_rescheduled(
         body_text=body,
         kind="visit_rescheduled",
         attachments=[await _ics(session, practice, [appointment])],
+        # A held visit moved before it was paid: the move follows the held confirmation, or neither goes.
+        held_for=_held_for(appointment),
     )
 
 

@@ -60,8 +60,9 @@ from scheduler.booking.models import LIVE_STATUSES, Appointment, AppointmentEven
 from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.clients.services import ClientDetails
-from scheduler.db import begin_calendar_write
+from scheduler.db import begin_calendar_write, lock_calendar_within_write
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RuleViolation, SlotTaken
+from scheduler.mail import services as mail
 from scheduler.practice.models import (
     ExtraHours,
     Practice,
@@ -262,9 +263,21 @@ def not_an_expired_hold(now: dt.datetime) -> Any:
     )
 
 
+HOLD_EXPIRED = "hold expired"
+# Putting a released hold back when its deposit arrives late: the practice's hours, time off, rooms and
+# other visits apply as when it was booked; the notice, horizon and grid were met when the client booked.
+REINSTATE_POLICY = BookingPolicy(
+    min_notice=dt.timedelta(0), horizon=dt.timedelta(days=3650), granularity=dt.timedelta(minutes=1)
+)
+SYSTEM = Actor("system")
+
+
 async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None:
     """Cancel the unpaid holds whose time ran out, so their time can be booked again (the database's
-    no-double-booking constraint still counts them live until this runs)."""
+    no-double-booking constraint still counts them live until this runs).
+
+    Their held confirmations stay held, never sent: the client's checkout may still be paid, and then
+    `reinstate_released_hold` sends them if the time is still free (billing drops them otherwise)."""
     await session.execute(
         update(Appointment)
         .where(
@@ -272,7 +285,7 @@ async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None
             Appointment.hold_expires_at.is_not(None),
             Appointment.hold_expires_at <= now,
         )
-        .values(status=AppointmentStatus.CANCELLED, cancel_reason="hold expired", cancelled_at=now)
+        .values(status=AppointmentStatus.CANCELLED, cancel_reason=HOLD_EXPIRED, cancelled_at=now)
         .execution_options(synchronize_session=False)
     )
 
@@ -853,8 +866,58 @@ async def cancel(
     await touch_series(session, appointment)
     await session.flush()
     await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
+    if previous is AppointmentStatus.PENDING_PAYMENT:
+        await mail.drop_held(session, [appointment.id])  # cancelled before it was paid: never confirmed
     await notices.visit_cancelled(session, practice, appointment, base_url=base_url)
     return appointment
+
+
+def is_released_hold(appointment: Appointment) -> bool:
+    """An online hold cancelled because its time ran out before the deposit was paid."""
+    return appointment.status is AppointmentStatus.CANCELLED and appointment.cancel_reason == HOLD_EXPIRED
+
+
+async def reinstate_released_hold(
+    session: AsyncSession, practice: Practice, appointment: Appointment, *, now: dt.datetime | None = None
+) -> bool:
+    """The deposit of a released hold arrived after all: put the visit back, booked, if its time is still free,
+    and let its held confirmation go out. False (nothing changed) when the time is gone or past.
+
+    Runs in the caller's unit of work, which has already written (the payment); the practice's calendar lock
+    makes the check and the write one step with respect to bookings, as in `book_online`, and PostgreSQL's
+    exclusion constraints refuse an overlap all the same."""
+    now = now or utcnow()
+    await lock_calendar_within_write(session)
+    await session.refresh(appointment)
+    if not is_released_hold(appointment):
+        return appointment.status is AppointmentStatus.BOOKED
+    if appointment.start_at <= now:
+        return False
+    try:
+        service = await get_service(session, appointment.service_id, online=False)
+        therapists = await therapists_for(session, service, appointment.therapist_id)
+        therapist, room_id, rule = await _place(
+            session, practice, service, therapists, appointment.start_at, REINSTATE_POLICY, now, exclude=appointment.id
+        )
+        block = block_for(appointment.start_at, rule)
+        zone = ZoneInfo(practice.timezone)
+        async with _written_or_slot_taken(session, zone, appointment.start_at, appointment.end_at):
+            appointment.status = AppointmentStatus.BOOKED
+            appointment.therapist_id = therapist.id
+            appointment.room_id = room_id
+            appointment.block_start = block.start
+            appointment.block_end = block.end
+            appointment.hold_expires_at = None
+            appointment.cancel_reason = ""
+            appointment.cancelled_at = None
+            appointment.cancelled_late = False
+    except (SlotTaken, RuleViolation, NotFound):
+        await session.refresh(appointment)  # what a refused savepoint left in memory is not what is stored
+        return False
+    _record(session, appointment, SYSTEM, "reinstated", reason="deposit paid after the hold was released")
+    await session.flush()
+    await mail.release_held(session, appointment.id)
+    return True
 
 
 _TRANSITIONS: dict[str, tuple[set[AppointmentStatus], AppointmentStatus]] = {

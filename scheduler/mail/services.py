@@ -4,6 +4,11 @@ A use case that tells a client something calls `enqueue` (or `render` + `enqueue
 work, so the message exists exactly when the change it reports was committed. `send_pending` delivers
 what is waiting over SMTP when `CAREBOOK_SMTP_URL` is set, and otherwise leaves it in the outbox, where
 an owner reads it on /staff/outbox. Nothing here logs a body, an address or a credential.
+
+A message about a visit held for its online deposit is queued `held_for` that visit: it is written (and
+rendered, with the manage link only the booking request knows) with the booking, but no sender takes it
+until `release_held` runs in the transaction that fulfils the deposit; `drop_held` deletes it once no
+payment can come. So the client hears "booked" exactly when the visit is paid for, and never otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from urllib.parse import urlsplit
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -77,8 +82,11 @@ async def enqueue(
     kind: str,
     attachments: Sequence[Attachment] = (),
     practice_id: uuid.UUID | None = None,
+    held_for: uuid.UUID | None = None,
 ) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction (the caller commits, or nothing is sent)."""
+    """Add a message to the outbox in the caller's transaction (the caller commits, or nothing is sent).
+
+    `held_for` names a visit whose deposit is not paid yet: the message waits for `release_held`."""
     message = OutboxMessage(
         to_address=_one_line(to, 254),
         subject=_one_line(subject, 200),
@@ -87,13 +95,39 @@ async def enqueue(
         attachments=[a.as_json() for a in attachments],
         attempts=0,
         last_error="",
+        held_for_appointment_id=held_for,
     )
     if practice_id is not None:
         message.practice_id = practice_id
     session.add(message)
     await session.flush()
-    session.sync_session.info[ENQUEUED_KEY] = True
+    if held_for is None:
+        session.sync_session.info[ENQUEUED_KEY] = True
     return message
+
+
+async def release_held(session: AsyncSession, appointment_id: uuid.UUID) -> int:
+    """Let the messages held for this visit go out, in the caller's transaction; how many were released."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.held_for_appointment_id == appointment_id)
+        .values(held_for_appointment_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    released = int(getattr(result, "rowcount", 0) or 0)
+    if released:
+        session.sync_session.info[ENQUEUED_KEY] = True
+    return released
+
+
+async def drop_held(session: AsyncSession, appointment_ids: Sequence[uuid.UUID]) -> None:
+    """Delete the messages held for these visits: their deposit will never be paid, so they are never sent."""
+    if appointment_ids:
+        await session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.held_for_appointment_id.in_(appointment_ids))
+            .execution_options(synchronize_session=False)
+        )
 
 
 # -- after commit: tell this process there is something to send ------------------------------------------
@@ -103,13 +137,15 @@ _pending_in_process = {"flag": False}
 
 @event.listens_for(Session, "after_commit")
 def _note_committed_mail(session: Session) -> None:
-    if session.info.pop(ENQUEUED_KEY, False):
+    # A savepoint's end is not the transaction's: the mail is committed (or not) with the outermost one.
+    if not session.in_nested_transaction() and session.info.pop(ENQUEUED_KEY, False):
         _pending_in_process["flag"] = True
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_mail(session: Session) -> None:
-    session.info.pop(ENQUEUED_KEY, None)
+    if not session.in_nested_transaction():
+        session.info.pop(ENQUEUED_KEY, None)
 
 
 def take_committed_flag() -> bool:
@@ -138,7 +174,9 @@ async def count_unsent(session: AsyncSession) -> int:
     """Unsent messages in every practice (system use: the CLI)."""
     with unscoped(session):
         count = await session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.held_for_appointment_id.is_(None))
         )
     return int(count or 0)
 
@@ -177,6 +215,7 @@ async def _claim(session: AsyncSession, limit: int, now: dt.datetime) -> list[Ou
                 select(OutboxMessage.id, OutboxMessage.attempts)
                 .where(
                     OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.held_for_appointment_id.is_(None),
                     OutboxMessage.attempts < MAX_ATTEMPTS,
                     (OutboxMessage.attempts == 0) | (OutboxMessage.updated_at <= now - RETRY_AFTER),
                 )
@@ -197,6 +236,7 @@ async def _claim(session: AsyncSession, limit: int, now: dt.datetime) -> list[Ou
                     OutboxMessage.id == message_id,
                     OutboxMessage.attempts == attempts,
                     OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.held_for_appointment_id.is_(None),
                 )
                 .values(attempts=attempts + 1, updated_at=now)
                 .execution_options(synchronize_session=False)
