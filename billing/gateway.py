@@ -304,7 +304,7 @@ class PaymentGateway(Protocol):
     ) -> CheckoutSession:
         """A hosted page where the client pays `amount` (mode `payment`; `save_card` keeps the card on the
         customer for off-session use) or only saves a card (mode `setup`, `amount` ignored). `description` is
-        what the client sees ("Deposit for 60-min massage, 3 Dec"): no health information. `success_url`
+        what the client sees ("Deposit for 60-min massage, Dec 3, 2026, 9:00 PM"): no health information. `success_url`
         may contain `{CHECKOUT_SESSION_ID}`. Stripe requires 30 min ≤ expiry ≤ 24 h (default 24 h)."""
         ...
 

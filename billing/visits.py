@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,7 @@ from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
+from scheduler.format import format_stamp
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
 from scheduler.settings import get_settings
@@ -83,7 +85,8 @@ async def deposit_hold(
     )
     session.add(payment)
     await session.flush()
-    when = appointment.start_at.strftime("%Y-%m-%d")
+    # The practice's wall clock: a 9 PM visit in New York is already tomorrow in UTC.
+    when = format_stamp(appointment.start_at, ZoneInfo(practice.timezone))
     base = base_url.rstrip("/")
     checkout = await get_gateway().create_checkout_session(
         payment.idempotency_key or f"deposit:{appointment.id}",

@@ -142,6 +142,17 @@ async def _count(engine: AsyncEngine, model: type, *where: Any) -> int:
 # -- the confirmation waits for the deposit ---------------------------------------------------------------
 
 
+async def test_the_checkout_page_names_the_visit_in_the_practices_own_time(
+    client: Client, factory: Factory, sandbox: StripeSandbox
+) -> None:
+    """Stripe's page shows what the deposit is for: the visit's local day and time, not a UTC date."""
+    _, body, session_id = await _book_held(client, factory, hour=11)
+    checkout = sandbox.checkout_session(session_id)
+    assert checkout is not None
+    start = dt.datetime.fromisoformat(body["appointment"]["start"])
+    assert checkout["description"].endswith(f"{start:%b} {start.day}, {start.year}, 11:00 AM"), checkout
+
+
 async def test_a_booking_held_for_its_deposit_sends_no_booked_email_before_payment(
     client: Client, factory: Factory, settings: Settings, smtp_server: FakeSmtp, sandbox: StripeSandbox
 ) -> None:
