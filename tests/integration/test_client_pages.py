@@ -260,7 +260,9 @@ async def test_overview_splits_visits_at_midnight_in_the_practices_zone(client: 
     assert f"{yesterday:%a}, {yesterday:%b} {yesterday.day}, {yesterday.year}" in past
     assert "11:30 PM \u2013 12:30 AM" in past
     assert "Completed" in past
-    assert f'{ahead:%a}, {ahead:%b} {ahead.day}, {ahead.year}</span>, <span class="visit-time">10:00 AM' in upcoming
+    assert (
+        f'{ahead:%a}, {ahead:%b} {ahead.day}, {ahead.year}</span>, <span class="client-visit-time">10:00 AM' in upcoming
+    )
     assert f"with {demo.therapists[0]['name']}" in upcoming
     assert "Booked" in upcoming
     assert 'href="mailto:kim@example.test"' in page.text
