@@ -209,8 +209,10 @@ async def test_another_practices_clients_never_appear_and_their_page_is_404(clie
 
 
 async def test_a_malformed_or_unknown_client_id_is_a_404_page(client: Client, factory: Factory) -> None:
-    await _demo_desk(client, factory)
+    _, desk, _ = await _demo_desk(client, factory)
+    kim = await _client(client, desk, "Kim", "Park", "kim@example.test")
     await sign_in(client, DEMO_DESK)
+    assert (await client.get(f"/staff/clients/{kim}", headers=HTML)).status_code == 200
 
     for raw in ("not-a-uuid", "123", str(uuid.uuid4())):
         page = await client.get(f"/staff/clients/{raw}", headers=HTML)
@@ -243,6 +245,10 @@ async def test_overview_splits_visits_at_midnight_in_the_practices_zone(client: 
     early_tomorrow = await _insert_visit(
         factory, practice, demo, kim, dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30), NEW_YORK)
     )
+    # 6:30 PM today in New York is 11:30 PM UTC: part of today, whichever UTC day it is now.
+    this_evening = await _insert_visit(
+        factory, practice, demo, kim, dt.datetime.combine(today, dt.time(18, 30), NEW_YORK)
+    )
     ahead = weekday_ahead()
     booked = await _book(client, desk, demo, kim, at(ahead, 10))
     await sign_in(client, DEMO_DESK)
@@ -254,6 +260,7 @@ async def test_overview_splits_visits_at_midnight_in_the_practices_zone(client: 
     past = _section(page.text, "past-heading")
     assert f"/staff/appointments/{late_yesterday}" in past
     assert f"/staff/appointments/{early_tomorrow}" in upcoming
+    assert f"/staff/appointments/{this_evening}" in upcoming
     assert f"/staff/appointments/{booked}" in upcoming
     assert upcoming.index(early_tomorrow) < upcoming.index(booked)
     yesterday = today - dt.timedelta(days=1)
