@@ -57,6 +57,7 @@ from scheduler.routing import correct_options_allow
 from scheduler.settings import STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from scheduler.transaction import end_transaction_before_session_save
 from scheduler.web.booking_pages import BookingPagesController
+from scheduler.web.client_pages import ClientPagesController
 from scheduler.web.clinical import ClinicalPagesController
 from scheduler.web.feed_pages import (
     ClientManageFeedPagesController,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             IntakeController,
             IntakePagesController,
             ClinicalPagesController,
+            ClientPagesController,
             AssessmentController,
             FeedTokenController,
             FeedController,

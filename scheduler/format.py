@@ -103,6 +103,12 @@ def format_short_when(moment: dt.datetime, zone: ZoneInfo) -> str:
     return f"{format_weekday_day(local.date())}, {format_time(local, zone)}"
 
 
+def format_weekday_when(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """'Tue, Mar 2, 2027, 9:00 AM' in `zone`: a moment that may be months away, with its weekday."""
+    local = moment.astimezone(zone)
+    return f"{format_weekday_date(local.date())}, {format_time(local, zone)}"
+
+
 def format_stamp(moment: dt.datetime, zone: ZoneInfo, *, with_zone: bool = False) -> str:
     """When something happened: 'Mar 2, 2027, 9:00 AM' in `zone`, with 'EST' after it if `with_zone`."""
     local = moment.astimezone(zone)

@@ -128,6 +128,8 @@ async def search_clients(session: AsyncSession, query: str, limit: int = 50) -> 
             Client.email.contains(query.lower(), autoescape=True),
             Client.first_name.icontains(query, autoescape=True),
             Client.last_name.icontains(query, autoescape=True),
+            # "Kim Park" as the desk hears it on the phone: the whole name, first then last.
+            (Client.first_name + " " + Client.last_name).icontains(query, autoescape=True),
         ]
         if len(digits) >= 4:
             conditions.append(Client.phone_digits.like(f"%{digits}%"))

@@ -25,6 +25,7 @@ from scheduler.format import (
     format_wall_stamp,
     format_weekday_date,
     format_weekday_day,
+    format_weekday_when,
     format_when,
     tel_href,
     zone_name,
@@ -112,6 +113,9 @@ def test_visits_and_stamps_are_shown_in_the_practice_zone() -> None:
     visit = format_visit_when(utc, utc + dt.timedelta(hours=1), NEW_YORK)
     assert visit == "Tuesday, March 2, 2027, 10:30 AM \u2013 11:30 AM"
     assert format_short_when(utc, NEW_YORK) == "Tue, Mar 2, 10:30 AM"
+    assert format_weekday_when(utc, NEW_YORK) == "Tue, Mar 2, 2027, 10:30 AM"
+    # 1:30 AM UTC on Mar 3 is still the evening of Mar 2 in New York.
+    assert format_weekday_when(utc + dt.timedelta(hours=10), NEW_YORK) == "Tue, Mar 2, 2027, 8:30 PM"
     assert format_stamp(utc, NEW_YORK) == "Mar 2, 2027, 10:30 AM"
     assert format_stamp(utc, NEW_YORK, with_zone=True) == "Mar 2, 2027, 10:30 AM EST"
     assert format_stamp(utc + dt.timedelta(days=30), NEW_YORK, with_zone=True) == "Apr 1, 2027, 11:30 AM EDT"
