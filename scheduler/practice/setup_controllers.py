@@ -54,9 +54,7 @@ def owner_only() -> dict[str, Any]:
 
 def week_out(week: list[rules.WeeklyInterval]) -> WeeklyHoursList:
     return WeeklyHoursList(
-        items=[
-            WeeklyHours(weekday=i.weekday, start=rules.hhmm(i.start), end=rules.hhmm(i.end)) for i in week
-        ]
+        items=[WeeklyHours(weekday=i.weekday, start=rules.hhmm(i.start), end=rules.hhmm(i.end)) for i in week]
     )
 
 
