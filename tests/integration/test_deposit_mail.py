@@ -28,7 +28,7 @@ from scheduler.booking.models import Appointment
 from scheduler.mail import services as mail
 from scheduler.mail.models import OutboxMessage
 from scheduler.settings import Settings
-from tests.integration.billing_helpers import Desk, desk_with_client
+from tests.integration.billing_helpers import Desk, desk_with_client, open_deposit_link
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
 from tests.integration.test_mail_and_portal import FakeSmtp, Received, with_smtp
@@ -99,7 +99,7 @@ async def _book_held(client: Client, factory: Factory, hour: int = 11) -> tuple[
     assert booked.status_code == 201, booked.text
     body = booked.json()
     assert body["appointment"]["status"] == "pending_payment"
-    return desk, body, body["checkout_url"].rsplit("/", 1)[-1]
+    return desk, body, await open_deposit_link(client, body["checkout_url"])
 
 
 async def _let_the_hold_run_out(engine: AsyncEngine, appointment_id: str) -> None:
