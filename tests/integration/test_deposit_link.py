@@ -158,6 +158,10 @@ async def test_a_forged_or_foreign_link_is_not_found_and_an_expired_one_is_gone(
         answer = await client.get(f"/p/demo/deposit/{token}", headers=HTML, follow_redirects=False)
         assert answer.status_code == 404, name
         assert answer.headers["cache-control"] == "no-store", name
+    # A genuine link under another practice's address finds nothing: each practice sees only its own payments.
+    await factory.practice(slug="other-place")
+    elsewhere = await client.get(f"/p/other-place/deposit/{ann_token}", headers=HTML, follow_redirects=False)
+    assert elsewhere.status_code == 404
     assert _checkout_sessions(sandbox) == []
 
     expired = make_token(settings.secret_key, DEPOSIT_CHECKOUT, ann_payment, dt.datetime.now(dt.UTC))
