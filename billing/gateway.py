@@ -301,11 +301,13 @@ class PaymentGateway(Protocol):
         save_card: bool = False,
         mode: CheckoutMode = "payment",
         expires_in_seconds: int | None = None,
+        expires_at: datetime | None = None,
     ) -> CheckoutSession:
         """A hosted page where the client pays `amount` (mode `payment`; `save_card` keeps the card on the
         customer for off-session use) or only saves a card (mode `setup`, `amount` ignored). `description` is
         what the client sees ("Deposit for 60-min massage, Dec 3, 2026, 9:00 PM"): no health information. `success_url`
-        may contain `{CHECKOUT_SESSION_ID}`. Stripe requires 30 min ≤ expiry ≤ 24 h (default 24 h)."""
+        may contain `{CHECKOUT_SESSION_ID}`. Stripe requires 30 min ≤ expiry ≤ 24 h (default 24 h). `expires_at` (a
+        fixed instant) rather than `expires_in_seconds` lets a retry with the same key send the same parameters."""
         ...
 
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:

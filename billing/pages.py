@@ -1,4 +1,5 @@
-"""Billing's public page: where the hosted checkout sends the client back (deposit or pay link)."""
+"""Billing's public pages: the deposit link that opens the hosted checkout, and where the checkout sends the
+client back (deposit or pay link)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from litestar import Controller, get
 from litestar.di import Provide
-from litestar.params import FromQuery
-from litestar.response import Template
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
 
-from billing import webhooks
+from billing import visits, webhooks
 from billing.documents.pages import signed_links_for_invoice
 from billing.models import PaymentStatus
 from billing.money import format_money
@@ -64,3 +65,21 @@ class CheckoutReturnPage(Controller):
             )
             context["when"] = format_when(appointment.start_at, ZoneInfo(practice.timezone))
         return Template(template_name="billing/checkout_return.html", context=context, headers=PRIVATE_HEADERS)
+
+
+class DepositLinkPage(Controller):
+    """The link an online booking with a deposit hands out: opening it opens (or reopens) the Checkout Session."""
+
+    path = "/p/{slug:str}/deposit"
+    include_in_schema = False
+    opt = {"skip_session": True}
+    dependencies = {"practice": Provide(provide_page_practice)}
+    exception_handlers = {CarebookError: handle_page_error}
+
+    @get("/{token:str}", name="deposit_checkout", status_code=303)
+    async def open_checkout(
+        self, db_session: DbSession, practice: PathPractice, settings: AppSettings, token: FromPath[str]
+    ) -> Redirect:
+        """303 to the hosted checkout (or, once paid, the return page); 404, 410 or 503 pages otherwise."""
+        target = await visits.open_deposit_checkout(db_session, practice, token, settings.base_url)
+        return Redirect(path=target, status_code=303, headers=PRIVATE_HEADERS)

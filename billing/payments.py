@@ -71,17 +71,23 @@ async def customer_for(session: AsyncSession, client_id: uuid.UUID) -> StripeCus
     return link
 
 
-async def ensure_customer(session: AsyncSession, client: Client) -> StripeCustomer:
-    """The client's customer at the gateway (created once: key `customer:<client id>`). Name and e-mail only."""
-    existing = await customer_for(session, client.id)
-    if existing is not None:
-        return existing
-    customer_id = await get_gateway().ensure_customer(
+async def open_customer(client: Client) -> str:
+    """Create (or, by its key `customer:<client id>`, find again) the client's customer at the gateway. Network
+    only: the caller records it."""
+    return await get_gateway().ensure_customer(
         f"customer:{client.id}",
         email=client.email,
         name=f"{client.first_name} {client.last_name}".strip(),
         metadata={"client_id": str(client.id), "practice_id": str(client.practice_id)},
     )
+
+
+async def ensure_customer(session: AsyncSession, client: Client) -> StripeCustomer:
+    """The client's customer at the gateway (created once: key `customer:<client id>`). Name and e-mail only."""
+    existing = await customer_for(session, client.id)
+    if existing is not None:
+        return existing
+    customer_id = await open_customer(client)
     link = StripeCustomer(client_id=client.id, customer_id=customer_id)
     session.add(link)
     await session.flush()

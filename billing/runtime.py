@@ -2,7 +2,8 @@
 
 Booking hooks (no-show fee, online deposit) run inside scheduler services that know nothing of billing,
 so they cannot be handed the gateway as an argument; they read it here. It is built on first use (an
-app that takes no payment never builds one); tests install a gateway with fault injection instead.
+app that takes no payment never builds one); tests install a gateway with fault injection instead. The
+deployment's secret key, which signs the deposit links those hooks hand out, is kept here for the same reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,20 @@ def set_gateway_factory(factory: Callable[[], PaymentGateway]) -> None:
 
 def set_gateway(gateway: PaymentGateway) -> None:
     _state["gateway"] = gateway
+
+
+def set_link_secret(secret: str) -> None:
+    _state["link_secret"] = secret
+
+
+def link_secret() -> str:
+    """The key deposit links are signed with: the app's `secret_key` (from the environment when no app set it)."""
+    secret = _state.get("link_secret")
+    if secret is None:
+        from scheduler.settings import get_settings
+
+        secret = get_settings().secret_key
+    return str(secret)
 
 
 def get_gateway() -> PaymentGateway:

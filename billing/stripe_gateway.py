@@ -199,6 +199,7 @@ class StripeGateway:
         save_card: bool = False,
         mode: CheckoutMode = "payment",
         expires_in_seconds: int | None = None,
+        expires_at: datetime | None = None,
     ) -> CheckoutSession:
         clean = check_metadata(metadata)
         params: dict[str, Any] = {
@@ -209,7 +210,9 @@ class StripeGateway:
         }
         if customer:
             params["customer"] = customer
-        if expires_in_seconds is not None:
+        if expires_at is not None:
+            params["expires_at"] = int(expires_at.timestamp())
+        elif expires_in_seconds is not None:
             params["expires_at"] = int(datetime.now(UTC).timestamp()) + expires_in_seconds
         if mode == "payment":
             if amount is None or amount <= 0:

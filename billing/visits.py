@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices, payments, plans
+from billing.documents.links import DEPOSIT_CHECKOUT, LinkExpired, LinkInvalid, make_token, read_token
 from billing.gateway import GatewayUnavailable, PaymentError
 from billing.models import (
     DepositKind,
@@ -32,16 +34,19 @@ from billing.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    StripeCustomer,
 )
 from billing.money import deposit_amount, format_money
 from billing.policy import get_policy
-from billing.runtime import get_gateway
+from billing.runtime import get_gateway, link_secret
 from scheduler.booking import notices
 from scheduler.booking import services as booking
 from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
+from scheduler.db import begin_write, insert_unless_conflict
+from scheduler.errors import Gone, NotFound
 from scheduler.format import format_stamp
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
@@ -49,15 +54,28 @@ from scheduler.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Stripe keeps a Checkout Session open for 30 minutes at least; a shorter hold simply expires first here.
+# Stripe keeps a Checkout Session open for 30 minutes at least and 24 hours at most.
 MIN_CHECKOUT_SECONDS = 30 * 60
+MAX_CHECKOUT_SECONDS = 24 * 60 * 60
+STRIPE_AWAY = "The payment page cannot be reached just now. Your time is still held: please try again in a minute."
+NOT_KEPT = "The time for paying this deposit ran out, so the appointment was not kept. Please book again."
+
+
+def deposit_link(base_url: str, practice: Practice, payment_id: uuid.UUID, hold_expires_at: dt.datetime) -> str:
+    """Our own address for paying a deposit (`/p/<slug>/deposit/<signed payment id>`): opening it opens the
+    Checkout Session. It outlives the hold by Stripe's minimum checkout life, as a session opened at the last
+    moment does, so a late click still reads "not kept" rather than "not valid"."""
+    expires_at = hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
+    token = make_token(link_secret(), DEPOSIT_CHECKOUT, payment_id, expires_at)
+    return f"{base_url.rstrip('/')}/p/{practice.slug}/deposit/{token}"
 
 
 async def deposit_hold(
     session: AsyncSession, practice: Practice, appointment: Appointment, base_url: str
 ) -> PaymentHold | None:
-    """`on_online_booking`: when the practice asks for a deposit, open the visit's invoice, write the deposit
-    payment (key `deposit:<appointment id>`) and a Checkout Session that saves the card."""
+    """`on_online_booking`: when the practice asks for a deposit, open the visit's invoice and write the deposit
+    payment (key `deposit:<appointment id>`), pending. No network here: this runs under the practice's calendar
+    lock. The client is sent to our deposit link, which opens the Checkout Session (`open_deposit_checkout`)."""
     policy = await get_policy(session)
     if policy.deposit_kind is DepositKind.NONE:
         return None
@@ -71,8 +89,6 @@ async def deposit_hold(
     if amount <= 0:
         return None
     invoice = await invoices.open_for_appointment(session, practice, appointment)
-    client = await session.get_one(Client, appointment.client_id)
-    customer = await payments.ensure_customer(session, client)
     payment = Payment(
         invoice_id=invoice.id,
         method=PaymentMethod.ONLINE_DEPOSIT,
@@ -85,33 +101,106 @@ async def deposit_hold(
     )
     session.add(payment)
     await session.flush()
+    hold_expires_at = utcnow() + dt.timedelta(minutes=policy.hold_minutes)
+    return PaymentHold(
+        checkout_url=deposit_link(base_url, practice, payment.id, hold_expires_at), hold_minutes=policy.hold_minutes
+    )
+
+
+def checkout_expiry(hold_expires_at: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """When a deposit's Checkout Session closes: a fixed instant (the hold's end plus Stripe's minimum life),
+    so two tabs opening the link send the same parameters under the same key and get the same session; it is
+    30 minutes away at least whenever the hold is still live. Holds close to 24 hours are capped to Stripe's
+    maximum."""
+    fixed = hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
+    return min(fixed, now + dt.timedelta(seconds=MAX_CHECKOUT_SECONDS - 60))
+
+
+async def open_deposit_checkout(session: AsyncSession, practice: Practice, token: str, base_url: str) -> str:
+    """Where a deposit link sends the client: the Checkout Session already opened for it, or one opened now
+    (same key and parameters as any other opening, so a race gets one session), or, once paid, the return
+    page. `NotFound` for a link that does not verify (or names another practice's payment), `Gone` once the
+    hold was released or ran out, `GatewayUnavailable` when Stripe cannot be reached (the hold is kept).
+
+    Nothing is written before the call to Stripe, and the read is ended first: no transaction (and no SQLite
+    write lock or calendar lock) is held across the network."""
+    now = utcnow()
+    try:
+        payment_id = read_token(link_secret(), DEPOSIT_CHECKOUT, token, now)
+    except LinkExpired as exc:
+        raise Gone(NOT_KEPT) from exc
+    except LinkInvalid as exc:
+        raise NotFound("This payment link is not valid.") from exc
+    # The session is scoped to the slug's practice: a genuine link under another practice's slug finds nothing.
+    payment = await session.scalar(select(Payment).where(Payment.id == payment_id, Payment.purpose == "deposit"))
+    if payment is None:
+        raise NotFound("This payment link is not valid.")
+    invoice = await session.get_one(Invoice, payment.invoice_id)
+    if invoice.appointment_id is None:
+        raise NotFound("This payment link is not valid.")
+    appointment = await session.get_one(Appointment, invoice.appointment_id)
+    base = base_url.rstrip("/")
+    if payment.status is PaymentStatus.SUCCEEDED and payment.gateway_checkout_session:
+        return f"{base}/p/{practice.slug}/checkout/return?session_id={payment.gateway_checkout_session}"
+    hold_expires_at = appointment.hold_expires_at
+    if (
+        payment.status is not PaymentStatus.PENDING
+        or appointment.status is not AppointmentStatus.PENDING_PAYMENT
+        or hold_expires_at is None
+        or hold_expires_at <= now
+    ):
+        raise Gone(NOT_KEPT)
+    if payment.checkout_url:
+        return payment.checkout_url
+    service = await session.get_one(Service, appointment.service_id)
+    client = await session.get_one(Client, appointment.client_id)
+    customer = await payments.customer_for(session, client.id)
+    if session.in_transaction():
+        await session.commit()  # only read so far: end it before the network call
     # The practice's wall clock: a 9 PM visit in New York is already tomorrow in UTC.
     when = format_stamp(appointment.start_at, ZoneInfo(practice.timezone))
-    base = base_url.rstrip("/")
-    checkout = await get_gateway().create_checkout_session(
-        payment.idempotency_key or f"deposit:{appointment.id}",
-        customer=customer.customer_id,
-        amount=amount,
-        currency=invoice.currency.lower(),
-        description=f"Deposit for {service.name}, {when}",
-        success_url=f"{base}/p/{practice.slug}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{base}/p/{practice.slug}/book",
-        metadata={
-            "practice_id": str(practice.id),
-            "invoice_id": str(invoice.id),
-            "payment_id": str(payment.id),
-            "appointment_id": str(appointment.id),
-            "purpose": "deposit",
-        },
-        save_card=True,
-        expires_in_seconds=max(policy.hold_minutes * 60, MIN_CHECKOUT_SECONDS),
-    )
+    try:
+        customer_id = customer.customer_id if customer is not None else await payments.open_customer(client)
+        checkout = await get_gateway().create_checkout_session(
+            payment.idempotency_key or f"deposit:{appointment.id}",
+            customer=customer_id,
+            amount=payment.amount,
+            currency=payment.currency.lower(),
+            description=f"Deposit for {service.name}, {when}",
+            success_url=f"{base}/p/{practice.slug}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}/p/{practice.slug}/book",
+            metadata={
+                "practice_id": str(practice.id),
+                "invoice_id": str(invoice.id),
+                "payment_id": str(payment.id),
+                "appointment_id": str(appointment.id),
+                "purpose": "deposit",
+            },
+            save_card=True,
+            expires_at=checkout_expiry(hold_expires_at, now),
+        )
+    except GatewayUnavailable as exc:
+        raise GatewayUnavailable(STRIPE_AWAY) from exc
+    if checkout.url is None:
+        raise GatewayUnavailable(STRIPE_AWAY)
+    await begin_write(session)
+    if customer is None:
+        await session.execute(
+            insert_unless_conflict(
+                session,
+                StripeCustomer,
+                ["client_id"],
+                practice_id=practice.id,
+                client_id=client.id,
+                customer_id=customer_id,
+            )
+        )
+    # Two openings racing write the same session (Stripe replayed the key); a webhook may have settled the
+    # payment meanwhile, which this leaves alone (only these two columns are written).
     payment.gateway_checkout_session = checkout.id
     payment.checkout_url = checkout.url
     await session.flush()
-    if checkout.url is None:
-        return None
-    return PaymentHold(checkout_url=checkout.url, hold_minutes=policy.hold_minutes)
+    return checkout.url
 
 
 async def visit_status_changed(

@@ -20,8 +20,8 @@ from billing.controllers import (
 )
 from billing.desk_pages import CheckoutPagesController
 from billing.gateway import PaymentGateway
-from billing.pages import CheckoutReturnPage
-from billing.runtime import set_gateway, set_gateway_factory
+from billing.pages import CheckoutReturnPage, DepositLinkPage
+from billing.runtime import set_gateway, set_gateway_factory, set_link_secret
 from scheduler.booking import hooks
 from scheduler.settings import Settings
 
@@ -33,6 +33,7 @@ ROUTE_HANDLERS: list[Any] = [
     ClientBillingController,
     PlanBillingController,
     CheckoutReturnPage,
+    DepositLinkPage,
     CheckoutPagesController,
     stripe_webhook,
 ]
@@ -47,6 +48,7 @@ def build_default_gateway(settings: Settings) -> PaymentGateway:
 def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[Any]:
     hooks.register_status_change(visits.visit_status_changed)
     hooks.register_online_booking(visits.deposit_hold)
+    set_link_secret(settings.secret_key)
     if gateway is not None:
         set_gateway(gateway)
     else:

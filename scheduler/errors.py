@@ -99,6 +99,14 @@ class AppointmentsInTheWay(Conflict):
     title = "Booked appointments are in the way"
 
 
+class Gone(CarebookError):
+    """What a link pointed at is over for good: a released hold, an expired link."""
+
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
 class RuleViolation(CarebookError):
     """Input is well-formed but a practice rule forbids it (outside hours, too short notice, …)."""
 

@@ -56,8 +56,12 @@ async def _book_and_pay_deposit(page: Page) -> dt.date:
     await page.get_by_label("First name").fill("Ann")
     await page.get_by_label("Last name").fill("Lee")
     await page.get_by_label("E-mail").fill("ann.lee@example.test")
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url))
     await page.get_by_role("button", name="Book this appointment").click()
     await expect(page).to_have_url(re.compile(r"/sandbox/checkout/cs_"))
+    # Booking answered our deposit link; following it opened the Checkout Session.
+    assert any(re.search(r"/p/demo/deposit/[\w.-]+$", url) for url in visited), visited
     await expect(page.locator("#checkout-amount")).to_have_text("$30.00")
     await page.locator("#pay").click()
     await expect(page).to_have_url(re.compile(r"/p/demo/checkout/return\?session_id=cs_"))

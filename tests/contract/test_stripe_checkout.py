@@ -3,6 +3,9 @@ charges, or only saves a card; declines and 3-D Secure on the page; expiry of an
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 import pytest
 
 from billing.gateway import AuthenticationRequired, CheckoutSession, PaymentRejected
@@ -170,3 +173,31 @@ async def test_a_session_must_live_between_30_minutes_and_a_day(gateway: StripeG
             expires_in_seconds=60,
         )
     assert caught.value.param == "expires_at"
+
+
+async def test_a_session_closing_at_a_fixed_instant_is_replayed_by_a_later_retry_with_its_key(
+    gateway: StripeGateway, customer: str, sandbox: StripeSandbox
+) -> None:
+    """A deposit link opened twice, seconds apart, sends the same `expires_at`: one session, not an
+    idempotency error (a lifetime in seconds from now would differ between the two)."""
+    closes = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=50)
+
+    async def open_once() -> CheckoutSession:
+        return await gateway.create_checkout_session(
+            "deposit:appt-fixed",
+            customer=customer,
+            amount=3000,
+            currency="usd",
+            description="Deposit for a 60-minute massage",
+            success_url="http://testserver.local/p/demo/checkout/return?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url="http://testserver.local/p/demo/book",
+            save_card=True,
+            expires_at=closes,
+        )
+
+    first = await open_once()
+    await asyncio.sleep(1.1)
+    again = await open_once()
+    assert again == first
+    assert sandbox.checkout_session(first.id)["expires_at"] == int(closes.timestamp())  # type: ignore[index]
+    assert len(sandbox.objects("checkout.session")) == 1

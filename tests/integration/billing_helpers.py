@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,20 @@ def fake(app: Litestar) -> FakeGateway:
     gateway = FakeGateway()
     set_gateway(gateway)
     return gateway
+
+
+DEPOSIT_LINK_RE = re.compile(r"^http://testserver\.local/p/demo/deposit/[\w.-]+$")
+
+
+async def open_deposit_link(client: Client, checkout_url: str) -> str:
+    """Open the booking's deposit link as the client's browser does: a 303 to the hosted checkout page, whose
+    Stripe Checkout Session id this returns."""
+    assert DEPOSIT_LINK_RE.match(checkout_url), checkout_url
+    opened = await client.get(checkout_url.removeprefix("http://testserver.local"), follow_redirects=False)
+    assert opened.status_code == 303, opened.text
+    location = opened.headers["location"]
+    assert "/checkout/cs_" in location, location
+    return location.rsplit("/", 1)[-1]
 
 
 @dataclass

@@ -178,6 +178,7 @@ class FakeGateway:
         save_card: bool = False,
         mode: str = "payment",
         expires_in_seconds: int | None = None,
+        expires_at: dt.datetime | None = None,
     ) -> CheckoutSession:
         self._gate()
         params = ("checkout", customer, amount, currency)

@@ -21,6 +21,7 @@ from tests.integration.billing_helpers import (
     checkout,
     desk_with_client,
     invoice,
+    open_deposit_link,
     pay,
     save_card,
     visit,
@@ -82,8 +83,8 @@ async def test_online_booking_with_a_deposit_is_held_until_paid_and_confirmed_on
     booked, owner_token = await _book_with_deposit(client, factory)
     appointment = booked["appointment"]
     assert appointment["status"] == "pending_payment"
-    assert booked["checkout_url"].startswith("http://testserver.local/sandbox/checkout/cs_")
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    assert booked["checkout_url"].startswith("http://testserver.local/p/demo/deposit/")
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     demo = await load_demo(client)
     day = weekday_ahead().isoformat()
     slots = await client.get(
@@ -120,7 +121,7 @@ async def test_the_success_redirect_before_the_webhook_confirms_once(
     client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
     booked, _ = await _book_with_deposit(client, factory)
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     sandbox.complete_checkout(session_id, "pm_card_visa")
     first = await client.get("/p/demo/checkout/return", params={"session_id": session_id})
     assert "is confirmed" in first.text
@@ -134,7 +135,7 @@ async def test_an_abandoned_checkout_releases_the_hold(
     client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
     booked, _ = await _book_with_deposit(client, factory)
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     sandbox.expire_checkout(session_id)
     assert await _deliver(client, sandbox, _event(sandbox, "checkout.session.expired")) == [200]
     async with engine.connect() as conn:
@@ -185,7 +186,7 @@ async def test_bad_webhooks_are_refused_and_change_nothing(
     client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine, fault: str
 ) -> None:
     booked, _ = await _book_with_deposit(client, factory)
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     sandbox.complete_checkout(session_id, "pm_card_visa")
     body = sandbox._payload_of(_event(sandbox, "checkout.session.completed")["id"])
     headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, DEFAULT_WEBHOOK_SECRET)}
@@ -237,7 +238,7 @@ async def test_the_deposit_card_is_saved_whichever_event_settles_the_payment_fir
     client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
     booked, owner_token = await _book_with_deposit(client, factory)
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     sandbox.complete_checkout(session_id, "pm_card_visa")
     assert await _deliver(client, sandbox, _event(sandbox, "payment_intent.succeeded")) == [200]
     assert await _deliver(client, sandbox, _event(sandbox, "checkout.session.completed")) == [200]

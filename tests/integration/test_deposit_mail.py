@@ -28,7 +28,7 @@ from scheduler.booking.models import Appointment
 from scheduler.mail import services as mail
 from scheduler.mail.models import OutboxMessage
 from scheduler.settings import Settings
-from tests.integration.billing_helpers import Desk, desk_with_client
+from tests.integration.billing_helpers import Desk, desk_with_client, open_deposit_link
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
 from tests.integration.test_mail_and_portal import FakeSmtp, Received, with_smtp
@@ -83,8 +83,11 @@ def _completed(sandbox: StripeSandbox, session_id: str) -> dict[str, Any]:
     return event
 
 
-async def _book_held(client: Client, factory: Factory, hour: int = 11) -> tuple[Desk, dict[str, Any], str]:
-    """The practice asks a 25 % deposit; Ann books online and is sent to checkout (hold of 20 minutes)."""
+async def _book_held(
+    client: Client, factory: Factory, hour: int = 11, *, opened: bool = True
+) -> tuple[Desk, dict[str, Any], str]:
+    """The practice asks a 25 % deposit; Ann books online (hold of 20 minutes) and, when `opened`, follows the
+    deposit link to Stripe's checkout (the session id; "" when she never went)."""
     desk = await desk_with_client(client, factory)
     policy = await client.put(
         "/api/v1/billing/policy",
@@ -99,7 +102,7 @@ async def _book_held(client: Client, factory: Factory, hour: int = 11) -> tuple[
     assert booked.status_code == 201, booked.text
     body = booked.json()
     assert body["appointment"]["status"] == "pending_payment"
-    return desk, body, body["checkout_url"].rsplit("/", 1)[-1]
+    return desk, body, await open_deposit_link(client, body["checkout_url"]) if opened else ""
 
 
 async def _let_the_hold_run_out(engine: AsyncEngine, appointment_id: str) -> None:
@@ -214,6 +217,28 @@ async def test_an_abandoned_checkout_never_sends_the_confirmation(
         assert await mail.count_unsent(session) == 0
     # Once the checkout is closed, no payment can come: the held confirmation is gone for good.
     assert await _count(engine, OutboxMessage, OutboxMessage.kind == "booking_confirmation") == 0
+
+
+async def test_a_hold_never_taken_to_checkout_is_released_and_its_confirmation_never_sent(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+    engine: AsyncEngine,
+) -> None:
+    """No Checkout Session was ever opened, so no `checkout.session.expired` will come: the hold is released
+    by the next booking all the same, and the link no longer opens a checkout that could still be paid."""
+    desk, booked, _ = await _book_held(client, factory, opened=False)
+    await _let_the_hold_run_out(engine, booked["appointment"]["id"])
+    await _desk_books(client, desk, at(weekday_ahead(), 15))
+    assert await _status(client, booked["manage_url"]) == "cancelled"
+    late = await client.get(booked["checkout_url"].removeprefix("http://testserver.local"), follow_redirects=False)
+    assert late.status_code == 410
+    assert sandbox.objects("checkout.session") == []
+    assert await _mail_to(factory, settings, smtp_server, ANN) == []
+    async with factory.alchemy.get_session() as session:
+        assert await mail.count_unsent(session) == 0
 
 
 # -- a deposit paid after its hold was released --------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.integration.billing_helpers import checkout, desk_with_client, past_weekday, pay, visit
+from tests.integration.billing_helpers import checkout, desk_with_client, open_deposit_link, past_weekday, pay, visit
 from tests.integration.booking_helpers import Client
 from tests.integration.conftest import PASSWORD, Factory
 from tests.integration.documents_helpers import pdf_text
@@ -18,7 +18,7 @@ async def test_checkout_confirmation_links_the_deposit_acknowledgement_by_a_sign
     client: Client, factory: Factory, sandbox: object
 ) -> None:
     booked, _ = await _book_with_deposit(client, factory)
-    session_id = booked["checkout_url"].rsplit("/", 1)[-1]
+    session_id = await open_deposit_link(client, booked["checkout_url"])
     sandbox.complete_checkout(session_id, "pm_card_visa")  # type: ignore[attr-defined]
     await _deliver(client, sandbox, _event(sandbox, "checkout.session.completed"))  # type: ignore[arg-type]
     returned = await client.get("/p/demo/checkout/return", params={"session_id": session_id})
