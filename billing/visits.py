@@ -43,14 +43,12 @@ from scheduler.booking import notices
 from scheduler.booking import services as booking
 from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
-from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
 from scheduler.db import begin_write, insert_unless_conflict
 from scheduler.errors import Gone, NotFound
 from scheduler.format import format_stamp
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
-from scheduler.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -310,31 +308,8 @@ async def settle_late_deposit(session: AsyncSession, invoice: Invoice, payment: 
         # The processor refused it: the desk sees the failed refund; the client is not told of money not sent.
         log.warning("late deposit: refund refused", extra={"appointment_id": str(appointment.id)})
         return
-    await _tell_deposit_refunded(session, practice, appointment, format_money(amount, payment.currency))
+    await notices.deposit_refunded(session, practice, appointment, format_money(amount, payment.currency))
     log.info("late deposit: time taken, deposit refunded", extra={"appointment_id": str(appointment.id)})
-
-
-async def _tell_deposit_refunded(
-    session: AsyncSession, practice: Practice, appointment: Appointment, amount: str
-) -> None:
-    client = await session.get_one(Client, appointment.client_id)
-    visit = await visit_facts(session, practice, appointment)
-    body = mail.render(
-        "deposit_refunded.txt",
-        first_name=client.first_name,
-        practice=PracticeFacts.of(practice),
-        visit=visit,
-        amount=amount,
-        portal_url=notices.portal_url(get_settings().base_url.rstrip("/"), practice),
-    )
-    await mail.enqueue(
-        session,
-        to=client.email,
-        subject=f"Not booked, deposit refunded: {visit.service_name}, {visit.when}",
-        body_text=body,
-        kind="deposit_refunded",
-        practice_id=practice.id,
-    )
 
 
 def utcnow() -> dt.datetime:

@@ -100,6 +100,28 @@ async def booking_confirmed(
     )
 
 
+async def deposit_refunded(session: AsyncSession, practice: Practice, appointment: Appointment, amount: str) -> None:
+    """A deposit that came after its hold was released, for a time booked since: not booked, `amount` refunded."""
+    client = await session.get_one(Client, appointment.client_id)
+    visit = await visit_facts(session, practice, appointment)
+    body = mail.render(
+        "deposit_refunded.txt",
+        first_name=client.first_name,
+        practice=PracticeFacts.of(practice),
+        visit=visit,
+        amount=amount,
+        portal_url=portal_url(_base(None), practice),
+    )
+    await mail.enqueue(
+        session,
+        to=client.email,
+        subject=f"Not booked, deposit refunded: {visit.service_name}, {visit.when}",
+        body_text=body,
+        kind="deposit_refunded",
+        practice_id=practice.id,
+    )
+
+
 async def visit_rescheduled(
     session: AsyncSession,
     practice: Practice,
