@@ -111,7 +111,10 @@ def checkout_expiry(hold_expires_at: dt.datetime, now: dt.datetime) -> dt.dateti
     30 minutes away at least whenever the hold is still live. Holds close to 24 hours are capped to Stripe's
     maximum."""
     fixed = hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
-    return min(fixed, now + dt.timedelta(seconds=MAX_CHECKOUT_SECONDS - 60))
+    # Stripe counts its 30 minutes from when it creates the session: a link opened in a hold's last minute
+    # asks for a little more, so latency and clock skew cannot make Stripe refuse it.
+    earliest = now + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS + 60)
+    return min(max(fixed, earliest), now + dt.timedelta(seconds=MAX_CHECKOUT_SECONDS - 60))
 
 
 async def open_deposit_checkout(session: AsyncSession, practice: Practice, token: str, base_url: str) -> str:
@@ -123,10 +126,12 @@ async def open_deposit_checkout(session: AsyncSession, practice: Practice, token
     Nothing is written before the call to Stripe, and the read is ended first: no transaction (and no SQLite
     write lock or calendar lock) is held across the network."""
     now = utcnow()
+    expired = False
     try:
         payment_id = read_token(link_secret(), DEPOSIT_CHECKOUT, token, now)
     except LinkExpired as exc:
-        raise Gone(NOT_KEPT) from exc
+        # Genuine but late: a client who paid and comes back later is still shown their confirmation.
+        payment_id, expired = exc.item_id, True
     except LinkInvalid as exc:
         raise NotFound("This payment link is not valid.") from exc
     # The session is scoped to the slug's practice: a genuine link under another practice's slug finds nothing.
@@ -142,7 +147,8 @@ async def open_deposit_checkout(session: AsyncSession, practice: Practice, token
         return f"{base}/p/{practice.slug}/checkout/return?session_id={payment.gateway_checkout_session}"
     hold_expires_at = appointment.hold_expires_at
     if (
-        payment.status is not PaymentStatus.PENDING
+        expired
+        or payment.status is not PaymentStatus.PENDING
         or appointment.status is not AppointmentStatus.PENDING_PAYMENT
         or hold_expires_at is None
         or hold_expires_at <= now

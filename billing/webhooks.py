@@ -12,6 +12,7 @@ transaction; a deposit for a hold already released re-instates the visit or is r
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from billing.models import WebhookEvent as WebhookEventRow
 from billing.runtime import get_gateway
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
 from scheduler.booking.services import HOLD_EXPIRED
-from scheduler.db import TENANT_KEY, scope_session, unscoped
+from scheduler.db import TENANT_KEY, lock_calendar_within_write, scope_session, unscoped
 from scheduler.mail import services as mail
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,17 @@ async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Paymen
     if invoice.appointment_id is None:
         return
     appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
+    now = invoices.utcnow()
+    if appointment.status is AppointmentStatus.PENDING_PAYMENT and _hold_ran_out(appointment, now):
+        # Paid after the hold ran out, before a booking released it. Every check has read its time as free
+        # since, so it may have gone to someone else or under time off: release it here (calendar lock first,
+        # the order bookings take) and settle it like any late deposit, re-checked or refunded.
+        await lock_calendar_within_write(session)
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.cancel_reason = HOLD_EXPIRED
+        appointment.cancelled_at = now
+        session.add(AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={}))
+        await session.flush()
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
@@ -127,6 +139,10 @@ async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Paymen
         await mail.release_held(session, appointment.id)
     elif appointment.status is AppointmentStatus.CANCELLED:
         await visits.settle_late_deposit(session, invoice, payment)
+
+
+def _hold_ran_out(appointment: Appointment, now: dt.datetime) -> bool:
+    return appointment.hold_expires_at is not None and appointment.hold_expires_at <= now
 
 
 async def _on_checkout_completed(session: AsyncSession, event: WebhookEvent) -> None:

@@ -23,7 +23,12 @@ class LinkInvalid(ValueError):
 
 
 class LinkExpired(LinkInvalid):
-    """The token is genuine but its time is up."""
+    """The token is genuine but its time is up; `item_id` is the row it names (a paid deposit's link still leads
+    to its confirmation)."""
+
+    def __init__(self, item_id: uuid.UUID) -> None:
+        super().__init__("link has expired")
+        self.item_id = item_id
 
 
 def _b64(raw: bytes) -> str:
@@ -57,7 +62,7 @@ def read_token(secret: str, purpose: bytes, token: str, now: dt.datetime) -> uui
     if expires < 0 or expires >= 2**63 or not hmac.compare_digest(mac, _mac(secret, purpose, item_id, expires)):
         raise LinkInvalid("link does not verify")
     if now.timestamp() >= expires:
-        raise LinkExpired("link has expired")
+        raise LinkExpired(item_id)
     return item_id
 
 

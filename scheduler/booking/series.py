@@ -36,8 +36,14 @@ from scheduler.booking.series_calendar import (
     SeriesCalendar,
     load_series_calendar,
 )
-from scheduler.booking.services import Actor, _record, _service_with_rule, _written_or_slot_taken, therapists_for
-from scheduler.db import begin_calendar_write
+from scheduler.booking.services import (
+    Actor,
+    _record,
+    _service_with_rule,
+    _written_or_slot_taken,
+    lock_calendar,
+    therapists_for,
+)
 from scheduler.errors import AlreadyExists, InvalidInput, InvalidTransition, SeriesConflicts
 from scheduler.plans.models import PlanStatus, TreatmentPlan
 from scheduler.plans.services import lmn_for, recurrence_of
@@ -227,7 +233,7 @@ async def book_series(
     actor.require_therapist(plan.therapist_id)
     if plan.status != PlanStatus.ACTIVE:
         raise InvalidTransition(f"A {plan.status.value} plan books no series.", field="plan_id")
-    await begin_calendar_write(session)
+    await lock_calendar(session)
     existing = await session.scalar(
         select(AppointmentSeries.id).where(
             AppointmentSeries.plan_id == plan.id, AppointmentSeries.status == SeriesStatus.ACTIVE.value

@@ -41,8 +41,8 @@ from scheduler.booking.recurrence import (
     truncate_rrule,
 )
 from scheduler.booking.series_calendar import REASONS, SeriesCalendar, load_series_calendar
-from scheduler.booking.services import Actor, _record, _service_with_rule, _written_or_slot_taken, utcnow
-from scheduler.db import begin_calendar_write, begin_write
+from scheduler.booking.services import Actor, _record, _service_with_rule, _written_or_slot_taken, lock_calendar, utcnow
+from scheduler.db import begin_write
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, SeriesConflicts
 from scheduler.practice.models import Practice
 
@@ -216,7 +216,7 @@ async def reschedule_series(
     The client gets one e-mail listing the upcoming visits that moved, queued with the change.
     """
     actor.require_therapist(series.therapist_id)
-    await begin_calendar_write(session)
+    await lock_calendar(session)
     await session.refresh(series)
     if series.status != SeriesStatus.ACTIVE.value:
         raise InvalidTransition(f"An {series.status} series cannot be changed.", series_status=series.status)

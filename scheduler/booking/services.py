@@ -272,6 +272,15 @@ REINSTATE_POLICY = BookingPolicy(
 SYSTEM = Actor("system")
 
 
+async def lock_calendar(session: AsyncSession) -> None:
+    """Take the practice's calendar lock (`begin_calendar_write`) and release the unpaid holds whose time ran
+    out. Every check reads an expired hold as free, so what is written next may take its time; released first,
+    it cannot be paid into a double booking afterwards (a late deposit re-checks), and PostgreSQL's exclusion
+    constraints stop counting it."""
+    await begin_calendar_write(session)
+    await release_expired_holds(session, utcnow())
+
+
 async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None:
     """Cancel the unpaid holds whose time ran out, so their time can be booked again (the database's
     no-double-booking constraint still counts them live until this runs).
@@ -584,7 +593,7 @@ async def book_online(
 ) -> Booked:
     """A client books from the public pages: the practice's policy applies; the client is matched by e-mail."""
     start = _require_aware(start)
-    await begin_calendar_write(session)
+    await lock_calendar(session)
     known = await client_services.match_or_create(session, client)
     booked = await _book(
         session,
@@ -624,7 +633,7 @@ async def book_by_staff(
     """The desk books (or back-enters a visit that already happened): hours and conflicts still apply."""
     start = _require_aware(start)
     actor.require_therapist(therapist_id)
-    await begin_calendar_write(session)
+    await lock_calendar(session)
     client = await client_services.get_client(session, client_id)
     return await _book(
         session,
@@ -657,7 +666,6 @@ async def _book(
     now: dt.datetime | None = None,
 ) -> Booked:
     now = now or utcnow()
-    await release_expired_holds(session, utcnow())
     service = await get_service(session, service_id, online=online)
     therapists = await therapists_for(session, service, therapist_id)
     if room_id is not None:
@@ -796,7 +804,7 @@ async def reschedule(
 ) -> Appointment:
     start = _require_aware(start)
     now = now or utcnow()
-    await begin_calendar_write(session)
+    await lock_calendar(session)
     await session.refresh(appointment)
     if appointment.status not in {AppointmentStatus.BOOKED, AppointmentStatus.PENDING_PAYMENT}:
         raise InvalidTransition(

@@ -21,6 +21,7 @@ from litestar import Litestar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import billing.visits
 from billing.models import Payment, Refund, WebhookEvent
 from billing.sandbox import DEFAULT_WEBHOOK_SECRET, StripeSandbox, sign
 from billing.stripe_gateway import StripeGateway
@@ -455,3 +456,84 @@ async def test_a_held_visit_moved_then_paid_tells_the_client_booked_then_moved_a
     assert cancelled.status_code == 200, cancelled.text
     later = (await _mail_to(factory, settings, smtp_server, ANN))[len(received) :]
     assert [s.split(":")[0] for s in _subjects(later)] == ["Cancelled"]
+
+
+# -- paid after the hold ran out, before anything released it ---------------------------------------------
+
+
+async def test_a_deposit_paid_after_the_hold_ran_out_does_not_book_into_time_off_added_since(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+    engine: AsyncEngine,
+) -> None:
+    """An expired hold reads as free, so the owner may block its time; Ann's late payment must not book her
+    into that time off. It is refunded, and she is told so, not "Booked"."""
+    desk, booked, session_id = await _book_held(client, factory)
+    await _let_the_hold_run_out(engine, booked["appointment"]["id"])
+    start = dt.datetime.fromisoformat(booked["appointment"]["start"])
+    away = await client.post(
+        f"/api/v1/therapists/{desk.therapist_id}/time-off",
+        json={
+            "start": (start - dt.timedelta(minutes=30)).isoformat(),
+            "end": (start + dt.timedelta(hours=2)).isoformat(),
+        },
+        headers=desk.owner.headers,
+    )
+    assert away.status_code == 201, away.text
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    assert await _deliver(client, sandbox, _completed(sandbox, session_id)) == [200]
+
+    assert await _status(client, booked["manage_url"]) == "cancelled"
+    subjects = _subjects(await _mail_to(factory, settings, smtp_server, ANN))
+    assert len(subjects) == 1, subjects
+    assert subjects[0].startswith("Not booked, deposit refunded"), subjects
+    assert await _count(engine, Refund) == 1
+
+
+async def test_a_deposit_paid_after_the_hold_ran_out_does_not_double_book_a_visit_moved_onto_its_time(
+    client: Client,
+    factory: Factory,
+    settings: Settings,
+    smtp_server: FakeSmtp,
+    sandbox: StripeSandbox,
+    engine: AsyncEngine,
+) -> None:
+    """The desk moves Kim onto Ann's expired hold (offered as free); Ann's late payment then leaves Kim's visit
+    alone and refunds Ann."""
+    desk, booked, session_id = await _book_held(client, factory)
+    kim = await _desk_books(client, desk, at(weekday_ahead(), 15))
+    await _let_the_hold_run_out(engine, booked["appointment"]["id"])
+    moved = await client.post(
+        f"/api/v1/appointments/{kim['id']}/reschedule",
+        json={"start": booked["appointment"]["start"]},
+        headers=desk.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    assert await _deliver(client, sandbox, _completed(sandbox, session_id)) == [200]
+
+    assert await _status(client, booked["manage_url"]) == "cancelled"
+    live = await _count(
+        engine,
+        Appointment,
+        Appointment.status.in_(["booked", "pending_payment"]),
+        Appointment.start_at == dt.datetime.fromisoformat(booked["appointment"]["start"]),
+    )
+    assert live == 1, "one visit holds the time: Kim's"
+    assert await _count(engine, Refund) == 1
+
+
+async def test_a_paid_deposit_link_opened_after_it_expired_still_leads_to_the_confirmation(
+    client: Client, factory: Factory, sandbox: StripeSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, booked, session_id = await _book_held(client, factory)
+    sandbox.complete_checkout(session_id, "pm_card_visa")
+    assert await _deliver(client, sandbox, _completed(sandbox, session_id)) == [200]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)  # the link expired with the hold, 30 minutes after
+    monkeypatch.setattr(billing.visits, "utcnow", lambda: later)
+    opened = await client.get(booked["checkout_url"].removeprefix("http://testserver.local"), follow_redirects=False)
+    assert opened.status_code == 303, opened.text
+    assert f"/checkout/return?session_id={session_id}" in opened.headers["location"]
