@@ -37,8 +37,8 @@ from billing.models import (
 )
 from billing.models import WebhookEvent as WebhookEventRow
 from billing.runtime import get_gateway
+from scheduler.booking import services as booking
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
-from scheduler.booking.services import HOLD_EXPIRED
 from scheduler.db import TENANT_KEY, lock_calendar_within_write, scope_session, unscoped
 from scheduler.mail import services as mail
 
@@ -126,10 +126,7 @@ async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Paymen
         # since, so it may have gone to someone else or under time off: release it here (calendar lock first,
         # the order bookings take) and settle it like any late deposit, re-checked or refunded.
         await lock_calendar_within_write(session)
-        appointment.status = AppointmentStatus.CANCELLED
-        appointment.cancel_reason = HOLD_EXPIRED
-        appointment.cancelled_at = now
-        session.add(AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={}))
+        booking.release_hold(session, appointment, now)
         await session.flush()
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
@@ -167,12 +164,7 @@ async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> No
     if payment.purpose == "deposit" and invoice.appointment_id is not None:
         appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
         if appointment.status is AppointmentStatus.PENDING_PAYMENT:
-            appointment.status = AppointmentStatus.CANCELLED
-            appointment.cancel_reason = HOLD_EXPIRED
-            appointment.cancelled_at = invoices.utcnow()
-            session.add(
-                AppointmentEvent(appointment_id=appointment.id, actor="system", action="hold_released", detail={})
-            )
+            booking.release_hold(session, appointment, invoices.utcnow())
         # The checkout is closed: no payment can come for this visit, so what was held for it is never sent.
         await mail.drop_held(session, [appointment.id])
     await invoices.recompute(session, invoice)

@@ -281,6 +281,15 @@ async def lock_calendar(session: AsyncSession) -> None:
     await release_expired_holds(session, utcnow())
 
 
+def release_hold(session: AsyncSession, appointment: Appointment, now: dt.datetime) -> None:
+    """Release one unpaid online hold (its checkout closed, or its time ran out), with its audit event; the bulk
+    form for every expired hold is `release_expired_holds`."""
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancel_reason = HOLD_EXPIRED
+    appointment.cancelled_at = now
+    _record(session, appointment, SYSTEM, "hold_released")
+
+
 async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None:
     """Cancel the unpaid holds whose time ran out, so their time can be booked again (the database's
     no-double-booking constraint still counts them live until this runs).
