@@ -59,12 +59,17 @@ STRIPE_AWAY = "The payment page cannot be reached just now. Your time is still h
 NOT_KEPT = "The time for paying this deposit ran out, so the appointment was not kept. Please book again."
 
 
+def checkout_closes_at(hold_expires_at: dt.datetime) -> dt.datetime:
+    """The hold's end plus Stripe's minimum checkout life: when a session opened at the hold's last moment
+    would close, and so when the deposit link stops opening one."""
+    return hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
+
+
 def deposit_link(base_url: str, practice: Practice, payment_id: uuid.UUID, hold_expires_at: dt.datetime) -> str:
     """Our own address for paying a deposit (`/p/<slug>/deposit/<signed payment id>`): opening it opens the
     Checkout Session. It outlives the hold by Stripe's minimum checkout life, as a session opened at the last
     moment does, so a late click still reads "not kept" rather than "not valid"."""
-    expires_at = hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
-    token = make_token(link_secret(), DEPOSIT_CHECKOUT, payment_id, expires_at)
+    token = make_token(link_secret(), DEPOSIT_CHECKOUT, payment_id, checkout_closes_at(hold_expires_at))
     return f"{base_url.rstrip('/')}/p/{practice.slug}/deposit/{token}"
 
 
@@ -101,7 +106,7 @@ async def deposit_hold(
     await session.flush()
     hold_expires_at = utcnow() + dt.timedelta(minutes=policy.hold_minutes)
     return PaymentHold(
-        checkout_url=deposit_link(base_url, practice, payment.id, hold_expires_at), hold_minutes=policy.hold_minutes
+        checkout_url=deposit_link(base_url, practice, payment.id, hold_expires_at), expires_at=hold_expires_at
     )
 
 
@@ -110,7 +115,7 @@ def checkout_expiry(hold_expires_at: dt.datetime, now: dt.datetime) -> dt.dateti
     so two tabs opening the link send the same parameters under the same key and get the same session; it is
     30 minutes away at least whenever the hold is still live. Holds close to 24 hours are capped to Stripe's
     maximum."""
-    fixed = hold_expires_at + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS)
+    fixed = checkout_closes_at(hold_expires_at)
     # Stripe counts its 30 minutes from when it creates the session: a link opened in a hold's last minute
     # asks for a little more, so latency and clock skew cannot make Stripe refuse it.
     earliest = now + dt.timedelta(seconds=MIN_CHECKOUT_SECONDS + 60)

@@ -6,7 +6,7 @@ transaction as the change, so a callback that fails rolls the change back with i
 - `on_status_change`: after an appointment moves from one status to another (arrive, complete, no-show,
   cancel). Billing charges no-show and late-cancel fees here, and auto-charges a completed series visit.
 - `on_online_booking`: after a client books online, before the response. A callback that answers a
-  `PaymentHold` turns the booking into a `pending_payment` hold that expires after `hold_minutes`
+  `PaymentHold` turns the booking into a `pending_payment` hold that expires at `expires_at`
   unless paid; the client is sent to `checkout_url`. The booking's confirmation is then queued held for the
   visit (`scheduler.mail.services.release_held` sends it when billing fulfils the deposit), and a deposit
   that arrives after the hold was released goes through `services.reinstate_released_hold`.
@@ -14,6 +14,7 @@ transaction as the change, so a callback that fails rolls the change back with i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,10 +28,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PaymentHold:
-    """The online booking must be paid (a deposit) within `hold_minutes` at `checkout_url`."""
+    """The online booking must be paid (a deposit) by `expires_at` at `checkout_url` (whose link lives as long)."""
 
     checkout_url: str
-    hold_minutes: int
+    expires_at: dt.datetime
 
 
 StatusChangeHook = Callable[["AsyncSession", "Appointment", "AppointmentStatus", "AppointmentStatus"], Awaitable[None]]

@@ -619,7 +619,7 @@ async def book_online(
     hold = await hooks.online_booking_hold(session, practice, appointment, base_url or "")
     if hold is not None:
         appointment.status = AppointmentStatus.PENDING_PAYMENT
-        appointment.hold_expires_at = (now or utcnow()) + dt.timedelta(minutes=hold.hold_minutes)
+        appointment.hold_expires_at = hold.expires_at
         _record(session, appointment, CLIENT, "held_for_payment", until=appointment.hold_expires_at.isoformat())
         await session.flush()
         booked.checkout_url = hold.checkout_url
