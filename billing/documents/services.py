@@ -68,9 +68,7 @@ def therapist_party(therapist: Therapist) -> TherapistParty:
 
 
 def client_party(client: Client) -> ClientParty:
-    city_line = " ".join(p for p in (f"{client.city}," if client.city else "", client.region, client.postal_code) if p)
-    lines = tuple(line for line in (client.address_line1, client.address_line2, city_line) if line)
-    return ClientParty(name=client.full_name, address_lines=lines, date_of_birth=client.date_of_birth)
+    return ClientParty(name=client.full_name, address_lines=client.address_lines, date_of_birth=client.date_of_birth)
 
 
 # --- issuing ---------------------------------------------------------------------------------------------------

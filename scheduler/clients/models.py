@@ -41,6 +41,12 @@ class Client(TenantScoped, Base):
     def initials(self) -> str:
         return "".join(part[:1].upper() + "." for part in (self.first_name, self.last_name) if part)
 
+    @property
+    def address_lines(self) -> tuple[str, ...]:
+        """The postal address as written on an envelope: street lines, then "City, Region Postcode"."""
+        city_line = " ".join(p for p in (f"{self.city}," if self.city else "", self.region, self.postal_code) if p)
+        return tuple(line for line in (self.address_line1, self.address_line2, city_line) if line)
+
 
 class ClientSignInLink(TenantScoped, Base):
     """A one-time, expiring link that signs a client in to the portal. Only its SHA-256 is stored."""

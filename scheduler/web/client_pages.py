@@ -27,12 +27,11 @@ from scheduler.format import format_date, format_time_range, format_weekday_date
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Role, StaffUser
 from scheduler.validation import parse_uuid
+from scheduler.web.clinical import CLINICAL_ROLES
 from scheduler.web.schedule_views import STATUS_LABELS, book_url
 
 DIRECTORY_LIMIT = 50
 MAX_QUERY = 100
-# Roles that may open the clinical pages (scheduler/web/clinical.py CLINICAL): health intake and plans.
-CLINICAL_ROLES = (Role.THERAPIST, Role.OWNER)
 
 
 @dataclass(frozen=True)
@@ -125,15 +124,6 @@ class ClientPagesController(Controller):
         zone = ZoneInfo(practice.timezone)
         visits = await client_visits.client_visits(db_session, practice, staff, client, now)
         today = now.astimezone(zone).date()
-        address = [
-            line
-            for line in (
-                client.address_line1,
-                client.address_line2,
-                " ".join(p for p in (f"{client.city}," if client.city else "", client.region, client.postal_code) if p),
-            )
-            if line.strip(" ,")
-        ]
         return Template(
             template_name="staff/client.html",
             context={
@@ -142,7 +132,7 @@ class ClientPagesController(Controller):
                 "client": client,
                 "phone_href": tel_href(client.phone) if client.phone else "",
                 "date_of_birth": format_date(client.date_of_birth) if client.date_of_birth else "",
-                "address": address,
+                "address": client.address_lines,
                 "upcoming": [_visit_row(v, zone) for v in visits.upcoming],
                 "past": [_visit_row(v, zone) for v in visits.past],
                 "more_past": visits.more_past,

@@ -42,7 +42,9 @@ from scheduler.validation import parse_uuid, parse_uuid_field
 from scheduler.web import clinical_forms as forms
 from scheduler.web.schedule_views import schedule_url
 
-CLINICAL = page_staff(Role.THERAPIST, Role.OWNER)
+# Who may open the clinical pages (health intake and plans); other pages link here only for these roles.
+CLINICAL_ROLES = (Role.THERAPIST, Role.OWNER)
+CLINICAL = page_staff(*CLINICAL_ROLES)
 REASONS = {
     "therapist_busy": "Therapist busy",
     "room_busy": "No room free",
