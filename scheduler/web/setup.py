@@ -8,7 +8,6 @@ its response is a 4xx, so the request's transaction rolls back and nothing is ha
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,7 @@ from litestar.response import Redirect, Template
 from scheduler.auth import page_staff
 from scheduler.deps import CurrentStaff, DbSession
 from scheduler.errors import AppointmentsInTheWay
-from scheduler.format import format_clock, format_weekday_date
+from scheduler.format import format_clock, format_weekday_date, format_weekday_when
 from scheduler.practice import rules, services, setup
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.practice.schemas import RoomUpdate, ServiceUpdate, TherapistUpdate
@@ -192,15 +191,11 @@ class SetupPagesController(Controller):
         zone = ZoneInfo(practice.timezone)
         therapist, _ = await services.get_therapist(db_session, parse_uuid(therapist_id, "therapist_id"))
 
-        def local(at: dt.datetime) -> str:
-            wall = at.astimezone(zone)
-            return f"{format_weekday_date(wall.date())}, {format_clock(wall.time())}"
-
         time_off = [
             {
                 "row": row,
-                "start": local(row.start_at),
-                "end": local(row.end_at),
+                "start": format_weekday_when(row.start_at, zone),
+                "end": format_weekday_when(row.end_at, zone),
                 # Saved with keep_appointments: visits the desk still has to move.
                 "still_booked": forms.visits_shown(await setup.visits_in_time_off(db_session, row)),
             }
