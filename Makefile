@@ -35,13 +35,15 @@ install: $(BIN)/.installed
 # Test-only: `make run` needs neither Node nor the npm registry.
 oracles: $(ORACLES)
 
-# Installs what is missing of PACKAGES (as root, after one apt-get update), or says what to install.
+# Installs what is missing of PACKAGES (as root, after one apt-get update), or says what to install. Another apt
+# running (an unattended upgrade, a second make) holds the dpkg lock: wait for it up to 5 minutes instead of failing.
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing system packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "!!! missing system packages:$$missing (run as root or: sudo apt-get install$$missing)"; \
 	  fi; \
