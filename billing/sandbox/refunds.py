@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.sandbox.errors import invalid_request, metadata_of, to_int
+from billing.sandbox.errors import invalid_param, invalid_request, metadata_of, to_int
 from billing.sandbox.state import SandboxState
 
 
@@ -22,7 +22,7 @@ def create_refund(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]
     elif params.get("charge"):
         charge = state.get(str(params["charge"]), "charge", "charge")
     else:
-        raise invalid_request(
+        raise invalid_param(
             "One of the following params should be provided for this request: payment_intent or charge."
         )
     remaining = charge["amount_captured"] - charge["amount_refunded"]
