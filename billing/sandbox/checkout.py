@@ -73,6 +73,11 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
         "metadata": metadata_of(params),
         "created": now,
         "expires_at": expires_at,
+        "payment_method_types": ["card"],
+        "customer_details": None,
+        "client_secret": None,  # only embedded (ui_mode "embedded") sessions have one
+        "ui_mode": "hosted",
+        "locale": None,
         "livemode": False,
     }
     state.put(session)

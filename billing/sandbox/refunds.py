@@ -44,6 +44,8 @@ def create_refund(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]
         "charge": charge["id"],
         "payment_intent": charge["payment_intent"],
         "currency": charge["currency"],
+        "customer": charge["customer"],
+        "payment_method": charge["payment_method"],
         "status": "succeeded",
         "reason": params.get("reason") or None,
         "metadata": metadata_of(params),
@@ -72,6 +74,8 @@ def create_dispute(state: SandboxState, payment_intent_id: str, reason: str = "f
         "currency": charge["currency"],
         "reason": reason,
         "status": "needs_response",
+        "is_charge_refundable": False,
+        "livemode": False,
         "created": state.now(),
         "metadata": {},
     }

@@ -186,6 +186,9 @@ class SandboxState:
             "disputed": False,
             "status": "succeeded" if paid else "failed",
             "failure_code": failure,
+            "failure_message": None,
+            "billing_details": copy.deepcopy(pm["billing_details"]),
+            "receipt_email": None,
             "currency": pi["currency"],
             "customer": pi["customer"],
             "description": pi.get("description"),
@@ -225,6 +228,7 @@ class SandboxState:
             return
         if card.outcome in (Outcome.DECLINE, Outcome.DECLINE_ON_CHARGE):
             charge = self._new_charge(pi, pm, paid=False, failure="card_declined")
+            charge["failure_message"] = card.message
             pi["status"] = "requires_payment_method"
             pi["last_payment_error"] = {
                 "code": "card_declined",
@@ -280,6 +284,9 @@ class SandboxState:
             "object": "payment_intent",
             "amount": amount,
             "amount_received": 0,
+            "amount_capturable": 0,
+            "canceled_at": None,
+            "cancellation_reason": None,
             "currency": currency,
             "customer": customer_id,
             "description": params.get("description") or None,
@@ -317,6 +324,9 @@ class SandboxState:
             "customer": customer_id,
             "payment_method": pm["id"] if pm else None,
             "usage": params.get("usage") or "off_session",
+            "description": params.get("description") or None,
+            "cancellation_reason": None,
+            "payment_method_types": ["card"],
             "status": "requires_confirmation" if pm else "requires_payment_method",
             "client_secret": f"{seti_id}_secret_{secrets.token_hex(8)}",
             "last_setup_error": None,
