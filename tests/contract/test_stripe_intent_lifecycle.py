@@ -185,6 +185,7 @@ async def test_only_an_open_session_can_be_expired(gateway: StripeGateway, sandb
         await sessions.expire_async(session.id, options={"idempotency_key": "expire:again"})
 
     assert caught.value.http_status == 400
-    assert caught.value.error is not None and caught.value.error.type == "invalid_request_error"
+    assert caught.value.error is not None
+    assert caught.value.error.type == "invalid_request_error"
     assert caught.value.user_message == 'Only Checkout Sessions with a status in ["open"] can be expired.'
     assert len(sandbox.events("checkout.session.expired")) == (1 if ending == "expired" else 0)
