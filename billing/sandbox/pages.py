@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any, TypeAlias
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -71,9 +72,20 @@ async def _deliver_webhooks(sandbox: StripeSandbox) -> None:
         await asyncio.wait_for(sandbox.webhooks.drain(), DELIVERY_WAIT_SECONDS)
 
 
+WORKER_HEADER = "X-Sandbox-Worker"
+
+
+async def _name_the_worker(response: Response[Any]) -> Response[Any]:
+    # Which `carebook serve --workers N` process answered: lets a test prove a checkout opened through one
+    # worker is paid through another. Only on these sandbox pages (never mounted with a real Stripe key).
+    response.headers[WORKER_HEADER] = str(os.getpid())
+    return response
+
+
 class SandboxPagesController(Controller):
     path = "/sandbox"
     include_in_schema = False
+    after_request = staticmethod(_name_the_worker)
 
     @get("/checkout/{session_id:str}", name="sandbox_checkout")
     async def checkout(self, stripe_sandbox: Sandbox, session_id: FromPath[str]) -> Template:
