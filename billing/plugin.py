@@ -71,4 +71,5 @@ class PaymentGatewayPlugin(InitPluginProtocol):
         if self.gateway.sandbox is not None:
             await self.gateway.sandbox.webhooks.drain()
             self.gateway.sandbox.webhooks.loop = None
+            self.gateway.sandbox.close()
         await self.gateway.close()

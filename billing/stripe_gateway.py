@@ -68,7 +68,13 @@ class SandboxHTTPClient(stripe.HTTPClient):
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, dict[str, str]]:
-        return self._call(method, url, headers, post_data)
+        # The sandbox keeps its account in a database: `handle_async` waits for it off the event loop.
+        try:
+            status, response_headers, body = await self.sandbox.handle_async(method, url, dict(headers), post_data)
+        except SandboxTimeout as exc:
+            message = f"Request to Stripe timed out ({exc})."
+            raise stripe.APIConnectionError(message, should_retry=True) from exc  # type: ignore[no-untyped-call]
+        return body, status, response_headers
 
     async def sleep_async(self, secs: float) -> None:
         # The SDK backs off between retries; the sandbox has nothing to wait for.

@@ -92,6 +92,10 @@ def demo(password: str | None) -> None:
     click.echo(token)
 
 
+# How long a `serve --workers N` worker may take to answer the supervisor (start-up included).
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -108,6 +112,10 @@ def serve(host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         access_log=False,
         log_level="info",
+        # A worker answers the supervisor's ping only once it runs: spawning re-imports this module and then the
+        # app (WeasyPrint, the SDK…), which takes well over uvicorn's default 5 s on a busy machine, and the
+        # supervisor then kills every worker as hung before it ever serves.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

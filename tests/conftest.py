@@ -100,7 +100,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def empty_all_tables(engine: AsyncEngine) -> None:
+    from billing.sandbox.store import SandboxStore
     from scheduler.db import metadata
+
+    # The offline Stripe account lives beside the app's database and outlives apps: each test starts a new one.
+    sandbox_store = SandboxStore.for_database(engine.url.render_as_string(hide_password=False))
+    try:
+        await asyncio.to_thread(sandbox_store.clear)
+    finally:
+        sandbox_store.close()
 
     tables = [t.name for t in reversed(metadata.sorted_tables)]
     async with engine.begin() as conn:

@@ -7,15 +7,9 @@ HTTP layer (the SDK, its errors and retries, our gateway) runs as it would again
 
 from billing.sandbox.cards import TEST_CARDS, TestCard
 from billing.sandbox.checkout import CheckoutNeedsAuthentication
-from billing.sandbox.emulator import (
-    DEFAULT_WEBHOOK_SECRET,
-    SANDBOX_API_BASE,
-    SANDBOX_API_KEY,
-    Fault,
-    SandboxTimeout,
-    StripeSandbox,
-)
+from billing.sandbox.emulator import DEFAULT_WEBHOOK_SECRET, SANDBOX_API_BASE, SANDBOX_API_KEY, StripeSandbox
 from billing.sandbox.errors import StripeApiError
+from billing.sandbox.faults import Fault, SandboxTimeout
 from billing.sandbox.webhooks import sign
 
 __all__ = [

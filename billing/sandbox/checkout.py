@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.sandbox.cards import TEST_CARDS, Outcome
-from billing.sandbox.errors import StripeApiError, invalid_request, metadata_of, to_int
+from billing.sandbox.errors import StripeApiError, invalid_param, invalid_request, metadata_of, to_int
 from billing.sandbox.state import SandboxState
 
 DEFAULT_LIFETIME = 24 * 3600
@@ -19,10 +19,10 @@ class CheckoutNeedsAuthentication(Exception):
 def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     mode = params.get("mode")
     if mode not in ("payment", "setup"):
-        raise invalid_request("Invalid mode: must be one of payment, setup or subscription", param="mode")
+        raise invalid_param("Invalid mode: must be one of payment, setup or subscription", param="mode")
     for name in ("success_url",):
         if not params.get(name):
-            raise invalid_request(f"Missing required param: {name}.", param=name, code="parameter_missing")
+            raise invalid_param(f"Missing required param: {name}.", param=name, code="parameter_missing")
     customer_id = params.get("customer") or None
     if customer_id:
         state.get(customer_id, "customer", "customer")
@@ -31,22 +31,22 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
     if mode == "payment":
         items = params.get("line_items")
         if not isinstance(items, list) or not items:
-            raise invalid_request("Missing required param: line_items.", param="line_items", code="parameter_missing")
+            raise invalid_param("Missing required param: line_items.", param="line_items", code="parameter_missing")
         amount = 0
         for index, item in enumerate(items):
             price = item.get("price_data") if isinstance(item, dict) else None
             if not isinstance(price, dict):
-                raise invalid_request("Only price_data line items are supported.", param=f"line_items[{index}]")
+                raise invalid_param("Only price_data line items are supported.", param=f"line_items[{index}]")
             unit = to_int(price, "unit_amount", minimum=0) or 0
             quantity = to_int(item, "quantity", required=False, minimum=1) or 1
             amount += unit * quantity
             currency = str(price.get("currency") or currency or "").lower()
     if not currency:
-        raise invalid_request("Missing required param: currency.", param="currency", code="parameter_missing")
+        raise invalid_param("Missing required param: currency.", param="currency", code="parameter_missing")
     now = state.now()
     expires_at = to_int(params, "expires_at", required=False) or now + DEFAULT_LIFETIME
-    if not now + MIN_LIFETIME - 60 <= expires_at <= now + DEFAULT_LIFETIME + 60:
-        raise invalid_request(
+    if not now + MIN_LIFETIME <= expires_at <= now + DEFAULT_LIFETIME:
+        raise invalid_param(
             "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
             param="expires_at",
         )
@@ -73,15 +73,23 @@ def create_session(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
         "metadata": metadata_of(params),
         "created": now,
         "expires_at": expires_at,
+        "payment_method_types": ["card"],
+        "customer_details": None,
+        "client_secret": None,  # only embedded (ui_mode "embedded") sessions have one
+        "ui_mode": "hosted",
+        "locale": None,
         "livemode": False,
     }
+    state.put(session)
     # Not part of Stripe's object: what the page shows and what completion needs.
-    state.checkout_extras[session_id] = {
-        "description": _description(params),
-        "setup_future_usage": intent_data.get("setup_future_usage") or None,
-        "intent_metadata": metadata_of(intent_data) if mode == "payment" else metadata_of(setup_data),
-    }
-    return state.put(session)
+    state.extras_of(session_id).update(
+        {
+            "description": _description(params),
+            "setup_future_usage": intent_data.get("setup_future_usage") or None,
+            "intent_metadata": metadata_of(intent_data) if mode == "payment" else metadata_of(setup_data),
+        }
+    )
+    return session
 
 
 def _sub(params: dict[str, Any], name: str) -> dict[str, Any]:
@@ -100,11 +108,12 @@ def _description(params: dict[str, Any]) -> str:
 
 def expire_session(state: SandboxState, session_id: str) -> dict[str, Any]:
     session = state.get(session_id, "checkout.session")
-    if session["status"] == "complete":
+    refresh_expiry(state, session)
+    if session["status"] != "open":
+        # What Stripe answers for a complete or an already expired session alike.
         raise invalid_request('Only Checkout Sessions with a status in ["open"] can be expired.')
-    if session["status"] == "open":
-        session["status"] = "expired"
-        state.emit("checkout.session.expired", session)
+    session["status"] = "expired"
+    state.emit("checkout.session.expired", session)
     return session
 
 
@@ -127,7 +136,7 @@ def complete_session(state: SandboxState, session_id: str, card_id: str, *, auth
     wants_auth = card.outcome in (Outcome.AUTH_ALWAYS, Outcome.AUTH_UNLESS_SET_UP)
     if wants_auth and not authenticated:
         raise CheckoutNeedsAuthentication
-    extras = state.checkout_extras[session_id]
+    extras = state.extras_of(session_id)
     saves_card = session["mode"] == "setup" or bool(extras["setup_future_usage"])
     if saves_card and session["customer"] is None:
         session["customer"] = state.create_customer({"email": session["customer_email"]})["id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.sandbox.errors import invalid_request, metadata_of, to_int
+from billing.sandbox.errors import invalid_param, invalid_request, metadata_of, to_int
 from billing.sandbox.state import SandboxState
 
 
@@ -22,7 +22,7 @@ def create_refund(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]
     elif params.get("charge"):
         charge = state.get(str(params["charge"]), "charge", "charge")
     else:
-        raise invalid_request(
+        raise invalid_param(
             "One of the following params should be provided for this request: payment_intent or charge."
         )
     remaining = charge["amount_captured"] - charge["amount_refunded"]
@@ -44,6 +44,8 @@ def create_refund(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]
         "charge": charge["id"],
         "payment_intent": charge["payment_intent"],
         "currency": charge["currency"],
+        "customer": charge["customer"],
+        "payment_method": charge["payment_method"],
         "status": "succeeded",
         "reason": params.get("reason") or None,
         "metadata": metadata_of(params),
@@ -72,6 +74,8 @@ def create_dispute(state: SandboxState, payment_intent_id: str, reason: str = "f
         "currency": charge["currency"],
         "reason": reason,
         "status": "needs_response",
+        "is_charge_refundable": False,
+        "livemode": False,
         "created": state.now(),
         "metadata": {},
     }

@@ -2,7 +2,8 @@
 charges, and the events each change emits (refunds and disputes: `refunds.py`; Checkout: `checkout.py`).
 Shapes follow Stripe's v1 API.
 
-Pure Python (no SDK, no web framework). Every method runs under the owning `StripeSandbox`'s lock.
+Pure rules (no SDK, no web framework): each request gets a `SandboxState` over one store transaction
+(`store.py`), so the rules read and change plain dicts and never see the database.
 """
 
 from __future__ import annotations
@@ -11,28 +12,23 @@ import copy
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 from billing.sandbox.cards import AUTH_MESSAGE, TEST_CARDS, Outcome, TestCard
-from billing.sandbox.errors import StripeApiError, invalid_request, metadata_of, missing, to_bool, to_int
+from billing.sandbox.errors import StripeApiError, invalid_param, invalid_request, metadata_of, missing, to_bool, to_int
+from billing.sandbox.store import UnitOfWork
 
 API_VERSION = "2026-10-28.endive"
 
 
 class SandboxState:
-    """Every object the sandbox holds, keyed by id, and the events their changes produced."""
+    """The sandbox's account as one request sees it: objects read through from the store, changes written back
+    when the request's transaction commits, and the events the changes produced."""
 
-    def __init__(self, *, base_url: str, on_event: Callable[[str], None]) -> None:
+    def __init__(self, *, base_url: str, store: UnitOfWork) -> None:
         self.base_url = base_url.rstrip("/")
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.events: list[str] = []  # event ids, oldest first
-        self.event_payloads: dict[str, bytes] = {}
-        self.delivered: set[str] = set()
-        self.card_of: dict[str, TestCard] = {}  # payment method id -> behaviour
-        self.set_up_off_session: set[str] = set()
-        self.checkout_extras: dict[str, dict[str, Any]] = {}
-        self._on_event = on_event
+        self.store = store
+        self.emitted: list[str] = []  # event ids created in this request, for delivery once committed
 
     # ------------------------------------------------------------------------------------------- helpers
 
@@ -44,17 +40,34 @@ class SandboxState:
         return prefix + secrets.token_hex(12)
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.objects[obj["id"]] = obj
+        self.store.put(obj)
         return obj
 
+    def find(self, object_id: str) -> dict[str, Any] | None:
+        return self.store.load(object_id)
+
     def get(self, object_id: str, kind: str, param: str = "id") -> dict[str, Any]:
-        obj = self.objects.get(object_id)
+        obj = self.store.load(object_id)
         if obj is None or obj["object"] != kind:
-            raise missing(kind.replace("checkout.session", "checkout.session"), object_id, param)
+            raise missing(kind, object_id, param)
         return obj
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [obj for obj in self.objects.values() if obj["object"] == kind]
+        return self.store.of_kind(kind)
+
+    def extras_of(self, object_id: str) -> dict[str, Any]:
+        """What the sandbox keeps beside an object and Stripe does not show (saved with the object)."""
+        return self.store.extras_of(object_id)
+
+    def card_of(self, pm_id: str) -> TestCard:
+        """How a payment method made from one of Stripe's test cards behaves."""
+        return TEST_CARDS[self.extras_of(pm_id)["card"]]
+
+    def is_set_up_off_session(self, pm_id: str) -> bool:
+        return bool(self.extras_of(pm_id).get("set_up_off_session"))
+
+    def set_up_off_session(self, pm_id: str) -> None:
+        self.extras_of(pm_id)["set_up_off_session"] = True
 
     def emit(self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
         event_id = self.new_id("evt_")
@@ -72,16 +85,9 @@ class SandboxState:
             "request": {"id": None, "idempotency_key": None},
             "type": event_type,
         }
-        self.objects[event_id] = event
-        self.events.append(event_id)
-        self.event_payloads[event_id] = json.dumps(event, indent=2).encode()
-        self._on_event(event_id)
+        self.store.add_event(event, json.dumps(event, indent=2).encode())
+        self.emitted.append(event_id)
         return event_id
-
-    def mark_delivered(self, event_id: str) -> None:
-        self.delivered.add(event_id)
-        if event_id in self.objects:
-            self.objects[event_id]["pending_webhooks"] = 0
 
     # ----------------------------------------------------------------------------------------- customers
 
@@ -126,13 +132,14 @@ class SandboxState:
                 "country": "US",
             },
         }
-        self.card_of[pm["id"]] = card
-        return self.put(pm)
+        self.put(pm)
+        self.extras_of(pm["id"])["card"] = card.test_id
+        return pm
 
     def attach(self, pm_id: str, customer_id: str) -> dict[str, Any]:
         customer = self.get(customer_id, "customer", "customer")
         pm = self.resolve_payment_method(pm_id, "payment_method")
-        card = self.card_of[pm["id"]]
+        card = self.card_of(pm["id"])
         if card.outcome is Outcome.DECLINE:
             raise self._card_error(card, pm=pm, pi=None)
         if pm["customer"] and pm["customer"] != customer["id"]:
@@ -179,6 +186,9 @@ class SandboxState:
             "disputed": False,
             "status": "succeeded" if paid else "failed",
             "failure_code": failure,
+            "failure_message": None,
+            "billing_details": copy.deepcopy(pm["billing_details"]),
+            "receipt_email": None,
             "currency": pi["currency"],
             "customer": pi["customer"],
             "description": pi.get("description"),
@@ -198,9 +208,9 @@ class SandboxState:
     def confirm_payment_intent(self, pi: dict[str, Any], *, off_session: bool, authenticated: bool = False) -> None:
         """Attempt the charge. Raises the 402 card error Stripe answers; on success moves money."""
         pm = self.get(pi["payment_method"], "payment_method", "payment_method")
-        card = self.card_of[pm["id"]]
+        card = self.card_of(pm["id"])
         needs_auth = card.outcome is Outcome.AUTH_ALWAYS or (
-            card.outcome is Outcome.AUTH_UNLESS_SET_UP and not (off_session and pm["id"] in self.set_up_off_session)
+            card.outcome is Outcome.AUTH_UNLESS_SET_UP and not (off_session and self.is_set_up_off_session(pm["id"]))
         )
         if needs_auth and not authenticated:
             if off_session:
@@ -218,6 +228,7 @@ class SandboxState:
             return
         if card.outcome in (Outcome.DECLINE, Outcome.DECLINE_ON_CHARGE):
             charge = self._new_charge(pi, pm, paid=False, failure="card_declined")
+            charge["failure_message"] = card.message
             pi["status"] = "requires_payment_method"
             pi["last_payment_error"] = {
                 "code": "card_declined",
@@ -238,7 +249,7 @@ class SandboxState:
             if pm["customer"] is None:
                 pm["customer"] = pi["customer"]
                 self.emit("payment_method.attached", pm)
-            self.set_up_off_session.add(pm["id"])
+            self.set_up_off_session(pm["id"])
         self.emit("charge.succeeded", charge)
         self.emit("payment_intent.succeeded", pi)
 
@@ -246,14 +257,14 @@ class SandboxState:
         amount = to_int(params, "amount", minimum=1)
         currency = str(params.get("currency") or "").lower()
         if not currency:
-            raise invalid_request("Missing required param: currency.", param="currency", code="parameter_missing")
+            raise invalid_param("Missing required param: currency.", param="currency", code="parameter_missing")
         customer_id = params.get("customer") or None
         if customer_id:
             self.get(customer_id, "customer", "customer")
         off_session = to_bool(params.get("off_session", "false"))
         confirm = to_bool(params.get("confirm", "false"))
         if off_session and not confirm:
-            raise invalid_request("`off_session` can only be used with `confirm=true`.", param="off_session")
+            raise invalid_param("`off_session` can only be used with `confirm=true`.", param="off_session")
         pm = None
         if params.get("payment_method"):
             pm = self.resolve_payment_method(str(params["payment_method"]))
@@ -273,6 +284,9 @@ class SandboxState:
             "object": "payment_intent",
             "amount": amount,
             "amount_received": 0,
+            "amount_capturable": 0,
+            "canceled_at": None,
+            "cancellation_reason": None,
             "currency": currency,
             "customer": customer_id,
             "description": params.get("description") or None,
@@ -310,6 +324,9 @@ class SandboxState:
             "customer": customer_id,
             "payment_method": pm["id"] if pm else None,
             "usage": params.get("usage") or "off_session",
+            "description": params.get("description") or None,
+            "cancellation_reason": None,
+            "payment_method_types": ["card"],
             "status": "requires_confirmation" if pm else "requires_payment_method",
             "client_secret": f"{seti_id}_secret_{secrets.token_hex(8)}",
             "last_setup_error": None,
@@ -326,7 +343,7 @@ class SandboxState:
 
     def confirm_setup_intent(self, seti: dict[str, Any], *, authenticated: bool) -> None:
         pm = self.get(seti["payment_method"], "payment_method", "payment_method")
-        card = self.card_of[pm["id"]]
+        card = self.card_of(pm["id"])
         if card.outcome is Outcome.DECLINE:
             seti["status"] = "requires_payment_method"
             self.emit("setup_intent.setup_failed", seti)
@@ -339,7 +356,7 @@ class SandboxState:
             pm["customer"] = seti["customer"]
             self.emit("payment_method.attached", pm)
         if seti["usage"] == "off_session":
-            self.set_up_off_session.add(pm["id"])
+            self.set_up_off_session(pm["id"])
         seti["status"] = "succeeded"
         seti["next_action"] = None
         self.emit("setup_intent.succeeded", seti)

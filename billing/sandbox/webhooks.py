@@ -155,7 +155,8 @@ class WebhookSender:
         if dropped:
             self.attempts.append(Attempt(event_id, None, "dropped by the sandbox"))
             return None
-        body = self.payload_of(event_id)
+        # The payload and the delivered flag live in the sandbox's database: read and write them off the loop.
+        body = await asyncio.to_thread(self.payload_of, event_id)
         headers = {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": sign(body, self.secret)}
         try:
             status = await self.poster(self.url, body, headers)
@@ -165,5 +166,5 @@ class WebhookSender:
             return None
         self.attempts.append(Attempt(event_id, status))
         if 200 <= status < 300:
-            self.mark_delivered(event_id)
+            await asyncio.to_thread(self.mark_delivered, event_id)
         return status

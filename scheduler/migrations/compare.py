@@ -25,7 +25,14 @@ def compare_type(
     return None  # alembic's own comparison
 
 
+# The offline Stripe sandbox keeps its account in tables of its own that it creates itself, next to the app's on
+# PostgreSQL (billing/sandbox/store.py): an emulated external service, not part of the app's schema.
+FOREIGN_TABLE_PREFIX = "stripe_sandbox_"
+
+
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table" and reflected and compare_to is None and (name or "").startswith(FOREIGN_TABLE_PREFIX):
+        return False
     # Indexes declared with `ddl_if` are for other databases (advanced-alchemy's Spanner variants).
     if type_ == "index" and isinstance(obj, Index) and not reflected:
         condition = getattr(obj, "_ddl_if", None)

@@ -24,7 +24,7 @@ async def charged(gateway: StripeGateway, key: str = "charge:w1") -> str:
 
 def event_payload(sandbox: StripeSandbox, event_type: str) -> bytes:
     [event] = sandbox.events(event_type)
-    return sandbox.state.event_payloads[event["id"]]
+    return sandbox.event_payload(event["id"])
 
 
 class Inbox:
