@@ -138,10 +138,11 @@ async def test_a_failed_validation_is_not_remembered(client: Client, factory: Fa
     bad = booking("not-a-uuid", demo.therapist, at(weekday_ahead(), 10))
     refused = await client.post(BOOKINGS, json=bad, headers=keyed("typo"))
     assert refused.status_code == 400, refused.text
-    fixed = await client.post(
-        BOOKINGS, json=booking(demo.massage, demo.therapist, at(weekday_ahead(), 10)), headers=keyed("typo")
-    )
+    good = booking(demo.massage, demo.therapist, at(weekday_ahead(), 10))
+    fixed = await client.post(BOOKINGS, json=good, headers=keyed("typo"))
     assert fixed.status_code == 201, fixed.text
+    replayed = await client.post(BOOKINGS, json=good, headers=keyed("typo"))
+    assert (replayed.headers.get("idempotent-replayed"), replayed.json()) == ("true", fixed.json())
 
 
 @pytest.mark.parametrize(("key", "why"), [("k" * 256, "at most 255"), ("  ", "empty")])
@@ -336,6 +337,8 @@ async def test_a_gateway_timeout_is_not_remembered_and_the_retry_charges_once(
     assert retry.json()["status"] == "succeeded"
     assert len(fake.charges) == 1
     assert await _count(engine, Payment) == 1
+    replayed = await client.post(url, json=tender, headers=headers)
+    assert (replayed.headers.get("idempotent-replayed"), replayed.json()) == ("true", retry.json())
 
 
 async def test_a_claim_left_in_progress_answers_409_until_it_is_abandoned(
