@@ -107,6 +107,23 @@ async def test_a_key_just_under_a_day_old_still_replays(client: Client, factory:
     assert (again.status_code, again.json()) == (201, first.json())
 
 
+async def test_day_old_keys_are_purged_as_new_ones_are_claimed(
+    client: Client, factory: Factory, engine: AsyncEngine
+) -> None:
+    await factory.demo()
+    demo = await load_demo(client)
+    day = weekday_ahead()
+    for hour, key in ((10, "old-1"), (12, "old-2")):
+        made = await client.post(
+            BOOKINGS, json=booking(demo.massage, demo.therapist, at(day, hour)), headers=keyed(key)
+        )
+        assert made.status_code == 201, made.text
+    await _age_keys(engine, dt.timedelta(hours=25))
+    fresh = await client.post(BOOKINGS, json=booking(demo.massage, demo.therapist, at(day, 14)), headers=keyed("new"))
+    assert fresh.status_code == 201, fresh.text
+    assert await _count(engine, IdempotencyKey) == 1
+
+
 async def test_a_slot_taken_answer_is_replayed_even_once_the_slot_is_free_again(
     client: Client, factory: Factory, engine: AsyncEngine
 ) -> None:
