@@ -37,6 +37,7 @@ from scheduler.auth import api_staff
 from scheduler.booking import services as booking
 from scheduler.clients import services as client_services
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
+from scheduler.idempotency import Idempotency
 from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, problems
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Role
@@ -169,6 +170,7 @@ class InvoiceController(Controller):
         settings: AppSettings,
         invoice_id: FromPath[str],
         data: JSONBody[PaymentCreate],
+        idempotency: Idempotency,
     ) -> PaymentOut:
         payment = await payments.take_payment(
             db_session,

@@ -35,6 +35,8 @@ from scheduler.error_handlers import EXCEPTION_HANDLERS
 from scheduler.feeds.controllers import FeedController, FeedTokenController
 from scheduler.format import FILTERS
 from scheduler.health import health
+from scheduler.idempotency import EXCEPTION_HANDLERS as IDEMPOTENCY_HANDLERS
+from scheduler.idempotency import claim_idempotency_key, store_idempotent_answers
 from scheduler.logging import configure_logging, request_logging_middleware
 from scheduler.mail.hooks import flush_outbox_after_response
 from scheduler.openapi import STAFF_SECURITY_SCHEMES, StrictStructSchemaPlugin
@@ -151,11 +153,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             StrictStructSchemaPlugin(),
             payments,
         ],
-        dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
+        dependencies={
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            # Claimed only by the handlers that name `idempotency: Idempotency` (bookings, appointments, payments).
+            "idempotency": Provide(claim_idempotency_key),
+        },
         middleware=[
             request_logging_middleware,
             DefineMiddleware(SessionMiddleware, backend=session_backend),
             end_transaction_before_session_save(alchemy),
+            # Inside the transaction's end, so an idempotent answer is stored before the commit.
+            store_idempotent_answers,
         ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -182,7 +190,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         # Undecodable text, NUL characters and non-JSON bodies are refused before any handler reads them.
         before_request=check_request,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **IDEMPOTENCY_HANDLERS},
         # The outbox is flushed after the response (and the commit), never inside the request.
         after_response=flush_outbox_after_response,
         debug=settings.debug,

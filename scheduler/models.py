@@ -10,6 +10,7 @@ from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentS
 from scheduler.clients.models import Client, ClientIntake, ClientIntakeLink, ClientSignInLink
 from scheduler.db import StoreEntry, WebSession
 from scheduler.feeds.models import FeedToken
+from scheduler.idempotency import IdempotencyKey
 from scheduler.mail.models import OutboxMessage
 from scheduler.plans.assessment_models import Assessment
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
@@ -39,6 +40,7 @@ __all__ = [
     "ClientSignInLink",
     "ExtraHours",
     "FeedToken",
+    "IdempotencyKey",
     "LetterOfMedicalNecessity",
     "OutboxMessage",
     "Practice",

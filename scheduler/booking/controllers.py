@@ -31,6 +31,7 @@ from scheduler.booking.visits import appointment_event_view
 from scheduler.clients.services import ClientDetails
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.feeds.ical import single_event_calendar
+from scheduler.idempotency import Idempotency
 from scheduler.openapi import (
     PUBLIC_READ_PROBLEMS,
     PUBLIC_WRITE_PROBLEMS,
@@ -115,7 +116,12 @@ class PublicBookingController(Controller):
         responses=PUBLIC_WRITE_PROBLEMS,
     )
     async def book(
-        self, db_session: DbSession, practice: PathPractice, settings: AppSettings, data: JSONBody[BookingCreate]
+        self,
+        db_session: DbSession,
+        practice: PathPractice,
+        settings: AppSettings,
+        data: JSONBody[BookingCreate],
+        idempotency: Idempotency,
     ) -> BookingCreated:
         booked = await services.book_online(
             db_session,
@@ -256,7 +262,12 @@ class AppointmentController(Controller):
 
     @post("/", operation_id="createAppointment", summary="Book (or back-enter) a visit", responses=STAFF_WRITE_PROBLEMS)
     async def create(
-        self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, data: JSONBody[AppointmentCreate]
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        data: JSONBody[AppointmentCreate],
+        idempotency: Idempotency,
     ) -> AppointmentOut:
         booked = await services.book_by_staff(
             db_session,
