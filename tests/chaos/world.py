@@ -26,7 +26,8 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -281,6 +282,12 @@ class MoneyWorld:
         self.note(f"{method} {path} -> {response.status_code}")
         self.drain()
         return response
+
+    def concurrently(self, calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+        """Send the requests at once, as several browsers and the desk do: each from its own thread, all
+        served side by side on the app's loop (with the webhooks they cause)."""
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            return list(pool.map(lambda call: call(), calls))
 
     @property
     def staff(self) -> dict[str, str]:
