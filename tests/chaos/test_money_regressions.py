@@ -87,6 +87,28 @@ def test_a_pay_link_paid_after_the_desk_took_cash_is_recorded_and_refunded(world
 
 
 @ISSUE_14
+def test_a_second_pay_link_paid_after_the_first_settled_the_invoice_is_recorded_and_refunded(
+    world: MoneyWorld,
+) -> None:
+    """The desk e-mails a pay link for the balance twice; the client pays both: the first settles the invoice,
+    the second is still open at Stripe, and paying it answered 500 (ck_invoice_not_overpaid) on the return page
+    and the webhooks, leaving a charge no invoice records."""
+    world.begin_step("a past visit; the desk sends a pay link for the balance, then another")
+    visit = world.desk_visit(world.clients[0], "past")
+    assert visit is not None
+    world.tender(visit, "pay_link", "balance")
+    world.tender(visit, "pay_link", "balance")
+    links = [p for p in world.ledger().payments if p["method"] == "pay_link"]
+    assert len(links) == 2
+    for link in links:
+        world.begin_step("the client pays a link")
+        world.pay_checkout(str(link["gateway_checkout_session"]), ["pm_card_visa"], follow_return=True)
+    world.check(strict=False)
+    world.settle()
+    world.check(strict=True)
+
+
+@ISSUE_14
 def test_a_late_success_after_a_timeout_and_another_tender_is_recorded_and_refunded(world: MoneyWorld) -> None:
     """The charge's answer is lost (TIMEOUT_AFTER, beyond the SDK's retries), the desk takes cash; Stripe's late
     `payment_intent.succeeded` then violated ck_invoice_not_overpaid: the webhook answered 500 on every
