@@ -15,8 +15,10 @@ TEST_PACKAGES := chromium poppler-utils
 PYTEST_ARGS ?=
 # `make fuzz`: examples per API operation (the fuzz tests inside `make test` run 12).
 FUZZ_EXAMPLES ?= 200
+# `make chaos`: minutes of random money-chaos sequences per database (the run inside `make test` is ~15 examples).
+CAREBOOK_CHAOS_MINUTES ?= 20
 
-.PHONY: install oracles pdf-deps system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz bench burst clean
+.PHONY: install oracles pdf-deps system-deps run serve migrate demo test lint typecheck test-sqlite test-postgres fuzz chaos bench burst clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +88,17 @@ fuzz: install
 	CAREBOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CAREBOOK_TEST_DATABASE_URL=sqlite $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
 	CAREBOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CAREBOOK_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
 
+# Only the money chaos state machine (tests/chaos), for CAREBOOK_CHAOS_MINUTES per database, random seeds, with
+# shrinking; --runxfail so what it finds is printed even while the test carries its issue-14 xfail mark. A failure
+# is saved under .hypothesis/ (not committed) and replayed first next time. CAREBOOK_CHAOS_SKIP=cancelled,...
+# leaves invariants out to hunt for other defects (server_errors, overpaid, card_money, cancelled).
+chaos: install
+	@status=0; \
+	for url in sqlite $(PG_TEST_URL); do \
+	  echo "money chaos on $${url%%:*} for $(CAREBOOK_CHAOS_MINUTES) minutes"; \
+	  CAREBOOK_CHAOS_MINUTES=$(CAREBOOK_CHAOS_MINUTES) CAREBOOK_TEST_DATABASE_URL=$$url $(BIN)/pytest -q -p no:cacheprovider \
+	    --runxfail --show-capture=no -m chaos tests/chaos/test_money_chaos.py $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
