@@ -332,6 +332,22 @@ async def begin_write(session: AsyncSession) -> None:
 _WRITE_LOCKED = "write_locked"
 
 
+async def end_reads_before_call(session: AsyncSession) -> None:
+    """End a transaction that has only read, before a slow outside call (the payment gateway).
+
+    A writing request's transactions hold SQLite's write lock from their first read, so a network call made
+    inside one would keep every other writer waiting for it — the sandbox's own webhook deliveries among them.
+    Nothing is lost by ending it: nothing was written. A unit of work that already wrote must not call out
+    under the lock at all; that is a programming error, not something to commit half of.
+    """
+    if not session.in_transaction():
+        return
+    if session.info.get("wrote"):
+        msg = "end_reads_before_call() after the unit of work wrote: call out before writing"
+        raise RuntimeError(msg)
+    await session.commit()
+
+
 async def begin_calendar_write(session: AsyncSession) -> None:
     """`begin_write` for a change that puts visits on the calendar (book, move, commit or re-time a series).
 
