@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.models import InvoiceLine, StripeCustomer
@@ -24,7 +24,9 @@ from billing.models import WebhookEvent as WebhookEventRow
 from billing.sandbox import StripeSandbox
 from billing.stripe_gateway import StripeGateway
 from scheduler.clients.models import Client as ClientRow
-from scheduler.practice.models import Role
+from scheduler.db import begin_write, build_alchemy_config, lock_calendar_within_write, write_intent
+from scheduler.practice.models import Practice, Role
+from scheduler.settings import Settings
 from tests.conftest import SERVER_LOG
 from tests.integration.billing_helpers import Desk, checkout, desk_with_client, save_card, visit
 from tests.integration.booking_helpers import Client
@@ -92,6 +94,23 @@ async def test_a_webhook_raised_outside_a_request_is_delivered_at_once(app: Lite
     await asyncio.wait_for(sandbox.webhooks.drain(), 10)
     created = sandbox.events("customer.created")
     assert [a.event_id for a in sandbox.webhooks.attempts] == [created[-1]["id"]]
+
+
+async def test_begin_write_keeps_a_transaction_that_began_with_the_write_lock(settings: Settings) -> None:
+    alchemy = build_alchemy_config(settings, pooled=False)
+    commits: list[bool] = []
+    try:
+        async with alchemy.get_session() as session:
+            event.listen(session.sync_session, "after_commit", lambda _session: commits.append(True))
+            with write_intent():
+                await session.scalar(select(func.count()).select_from(Practice))
+            await begin_write(session)
+            await lock_calendar_within_write(session)
+            assert session.in_transaction()
+            assert commits == []  # what it read stays under the lock it took first
+            await session.rollback()
+    finally:
+        await alchemy.get_engine().dispose()
 
 
 # --- fifty desk writes racing the webhooks of card saves, over sockets -------------------------------------------
