@@ -46,7 +46,7 @@ from billing.money import format_money
 from billing.runtime import get_gateway
 from scheduler.booking.models import Appointment
 from scheduler.clients.models import Client
-from scheduler.db import begin_write
+from scheduler.db import begin_write, end_reads_before_call, insert_unless_conflict
 from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViolation
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice
@@ -98,13 +98,28 @@ async def save_card(session: AsyncSession, client: Client, payment_method: str) 
     """The desk saves a card (a gateway payment-method id) for off-session charges."""
     if not payment_method.strip() or len(payment_method) > 255:
         raise InvalidInput("Name the card's payment method id.", field="payment_method")
-    # Read the customer link and write it in one SQLite write transaction: a webhook committing in between
-    # would otherwise make the write fail with "database is locked".
-    await begin_write(session)
-    link = await ensure_customer(session, client)
+    # The gateway first, outside SQLite's write lock: both keys are derived from the client and the card
+    # (`customer:<client id>`, `attach:<client id>:<card>`), so a retry reaches the same customer and card.
+    existing = await customer_for(session, client.id)
+    await end_reads_before_call(session)
+    customer_id = existing.customer_id if existing is not None else await open_customer(client)
     card = await get_gateway().attach_card(
-        f"attach:{client.id}:{payment_method}", customer=link.customer_id, payment_method=payment_method
+        f"attach:{client.id}:{payment_method}", customer=customer_id, payment_method=payment_method
     )
+    # Then record it in one write transaction: a save racing this one (or a deposit's checkout) may have
+    # linked the customer meanwhile, and the key made it the same customer.
+    await begin_write(session)
+    await session.execute(
+        insert_unless_conflict(
+            session,
+            StripeCustomer,
+            ["client_id"],
+            practice_id=client.practice_id,
+            client_id=client.id,
+            customer_id=customer_id,
+        )
+    )
+    link = (await session.execute(select(StripeCustomer).where(StripeCustomer.client_id == client.id))).scalar_one()
     link.default_payment_method = card.payment_method_id
     link.card_brand = card.brand
     link.card_last4 = card.last4

@@ -3,7 +3,8 @@
 `create_app` adds `PaymentGatewayPlugin(settings)`. With no `CAREBOOK_STRIPE_SECRET_KEY` the gateway runs on
 the offline sandbox: the plugin then also injects `stripe_sandbox`, mounts the hosted checkout stand-in under
 `/sandbox`, and makes the sandbox post its webhooks into this very application (ASGI, in process — so
-deliveries work the same under `make run` and in tests driving the app with `AsyncTestClient`).
+deliveries work the same under `make run` and in tests driving the app with `AsyncTestClient`), each once the
+transaction of the request that raised it has ended.
 The gateway is at `app.state.payment_gateway` for code that runs outside a request (CLI, tests).
 """
 
@@ -22,6 +23,7 @@ from billing.sandbox.emulator import StripeSandbox
 from billing.sandbox.webhooks import Poster
 from billing.stripe_gateway import StripeGateway
 from scheduler.settings import Settings
+from scheduler.transaction import after_request_transaction
 
 GATEWAY_STATE_KEY = "payment_gateway"
 
@@ -64,6 +66,9 @@ class PaymentGatewayPlugin(InitPluginProtocol):
         def install(app: Litestar) -> None:
             sandbox.webhooks.poster = asgi_poster(app, base_url)
             sandbox.webhooks.loop = asyncio.get_running_loop()
+            # An event a request raised is posted once that request's transaction has ended: posted into this
+            # process earlier, it would queue behind the request's SQLite write lock.
+            sandbox.webhooks.defer = after_request_transaction
 
         return install
 

@@ -21,11 +21,14 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.extensions.litestar.store import StoreModelMixin
 from advanced_alchemy.types import GUID
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.types import Scope
 from sqlalchemy import ForeignKey, bindparam, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -37,6 +40,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.pool import NullPool
 
 from scheduler.settings import MIGRATIONS_DIR, Settings
+from scheduler.transaction import note_unit_of_work
 
 metadata = orm_registry.metadata
 
@@ -145,15 +149,31 @@ _sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", defau
 
 
 SINGLE_STATEMENT = "carebook_single_statement"
+# An execution option on the engine a writing request's session is bound to: every transaction that
+# session begins takes SQLite's write lock up front (see `CarebookAlchemyConfig`).
+WRITE_INTENT = "carebook_write_intent"
+# A route handler's `opt` key: `opt={WRITE_INTENT: False}` keeps an unsafe-method handler's session DEFERRED.
+# Only for a handler that reads through its session and then writes on another connection (a Litestar
+# store): holding the lock, its own second connection would wait out the busy timeout and fail.
+NO_WRITE_INTENT: dict[str, Any] = {WRITE_INTENT: False}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _begins_immediate(conn: Any) -> bool:
+    options = conn.get_execution_options()
+    return bool(options.get(WRITE_INTENT) or _sqlite_write_intent.get()) and not options.get(SINGLE_STATEMENT)
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Reads begin DEFERRED so they never hold SQLite's single write lock; a unit of work that must check
-    # and then write (booking a slot) opens its transaction with `begin_write`, which takes IMMEDIATE.
-    # A connection opened by `begin_single_read` begins nothing: one statement is its own snapshot.
+    # Reads begin DEFERRED so they never hold SQLite's single write lock. A unit of work that writes
+    # begins IMMEDIATE: a DEFERRED transaction that read and then writes cannot wait for the lock (SQLite
+    # answers SQLITE_BUSY at once, without the busy timeout, when another connection committed since its
+    # read), so a writing request's session (`CarebookAlchemyConfig`), `begin_write` and `write_intent`
+    # take the lock first. A connection opened by `begin_single_read` begins nothing: one statement is its
+    # own snapshot.
     if conn.get_execution_options().get(SINGLE_STATEMENT):
         return
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_intent.get() else "BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _begins_immediate(conn) else "BEGIN")
 
 
 @contextmanager
@@ -179,6 +199,51 @@ def configure_engine_events(engine: Engine, settings: Settings) -> None:
         event.listen(engine, "begin", _sqlite_begin)
 
 
+@event.listens_for(Session, "after_begin")
+def _mark_write_locked(session: Session, _transaction: Any, connection: Any) -> None:
+    # A transaction that began IMMEDIATE holds the write lock already: `begin_write` (and the calendar and
+    # invoice locks built on it) must keep it, not commit what it read and begin again.
+    if connection.dialect.name == "sqlite" and _begins_immediate(connection):
+        session.info[_WRITE_LOCKED] = True
+
+
+class CarebookAlchemyConfig(SQLAlchemyAsyncConfig):
+    """advanced-alchemy's Litestar config, with the request's session bound for writing when the request writes.
+
+    On SQLite, a request with an unsafe method (POST, PUT, PATCH, DELETE: desk writes, form posts, webhook
+    deliveries) gets a session whose every transaction begins IMMEDIATE, so it waits its turn for the write
+    lock under the busy timeout instead of failing with "database is locked" when another connection commits
+    between its read and its write. GET and HEAD stay DEFERRED: reads never queue behind writers. Each
+    request's session is also noted as the request's unit of work (`scheduler.transaction`), so work that
+    must wait until its transaction has ended (in-process webhook deliveries) knows to wait.
+    PostgreSQL sessions are left exactly as advanced-alchemy makes them.
+    """
+
+    _write_engine: AsyncEngine | None = None
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        session = super().provide_session(state, scope)
+        note_unit_of_work()
+        if _wants_write_intent(scope) and session.bind.dialect.name == "sqlite" and session.bind is not self._writes():
+            if session.in_transaction():  # provided again after a read already began: keep what it has
+                return session
+            session.bind = self._writes()
+            session.sync_session.bind = self._writes().sync_engine
+        return session
+
+    def _writes(self) -> AsyncEngine:
+        if self._write_engine is None:
+            self._write_engine = self.get_engine().execution_options(**{WRITE_INTENT: True})
+        return self._write_engine
+
+
+def _wants_write_intent(scope: Scope) -> bool:
+    if scope["type"] != ScopeType.HTTP or scope.get("method") not in UNSAFE_METHODS:
+        return False
+    handler = scope.get("route_handler")
+    return bool(getattr(handler, "opt", {}).get(WRITE_INTENT, True))
+
+
 def ensure_sqlite_folder(database_url: str) -> None:
     """SQLite creates the file but not its folder; `./var/` may not exist on a fresh checkout."""
     if not database_url.startswith("sqlite"):
@@ -200,7 +265,7 @@ def build_alchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlche
         ensure_sqlite_folder(settings.database_url)
     if not pooled:
         engine_kwargs["poolclass"] = NullPool
-    config = SQLAlchemyAsyncConfig(
+    config = CarebookAlchemyConfig(
         connection_string=settings.database_url,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         # Commit on 2xx and on redirects: a page form posts, then redirects (post/redirect/get).
@@ -265,6 +330,22 @@ async def begin_write(session: AsyncSession) -> None:
 
 
 _WRITE_LOCKED = "write_locked"
+
+
+async def end_reads_before_call(session: AsyncSession) -> None:
+    """End a transaction that has only read, before a slow outside call (the payment gateway).
+
+    A writing request's transactions hold SQLite's write lock from their first read, so a network call made
+    inside one would keep every other writer waiting for it — the sandbox's own webhook deliveries among them.
+    Nothing is lost by ending it: nothing was written. A unit of work that already wrote must not call out
+    under the lock at all; that is a programming error, not something to commit half of.
+    """
+    if not session.in_transaction():
+        return
+    if session.info.get("wrote"):
+        msg = "end_reads_before_call() after the unit of work wrote: call out before writing"
+        raise RuntimeError(msg)
+    await session.commit()
 
 
 async def begin_calendar_write(session: AsyncSession) -> None:

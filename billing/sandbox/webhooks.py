@@ -2,8 +2,11 @@
 
 Stripe signs `"{t}.{raw body}"` with HMAC-SHA256 under the endpoint secret and sends
 `Stripe-Signature: t=<unix>,v1=<hex>`. Delivery is asynchronous, as with Stripe: in `auto` mode each event is
-posted from a background task (never inside the request that caused it, which may still hold a database
-transaction); `drain()` waits for those. Tests steer delivery to reproduce what Stripe does to an endpoint:
+posted from a background task; `drain()` waits for those. An event raised by a request of the app the sandbox
+delivers into is posted only once that request's transaction has ended (`defer`, installed by
+`billing.plugin`): started earlier, the delivery would queue behind the request's database lock, or read what
+the request had not committed yet. An event raised elsewhere (CLI, a test calling the gateway) is posted at
+once. Tests steer delivery to reproduce what Stripe does to an endpoint:
 `hold()` then `release(reverse=True, times=10)` (late, out of order, repeated), `drop_next(n)` (failed
 deliveries that `events.list(delivery_success=false)` then reports), `redeliver(event_id, times)`.
 """
@@ -25,6 +28,8 @@ logger = logging.getLogger("carebook.sandbox.webhooks")
 
 # Posts one signed body and returns the HTTP status the endpoint answered (or raises on a network failure).
 Poster = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
+# Takes a delivery to start later and returns True, or returns False when it need not wait (start it now).
+Deferrer = Callable[[Callable[[], None]], bool]
 DeliveryMode = Literal["auto", "hold", "off"]
 
 
@@ -64,6 +69,8 @@ class WebhookSender:
     # The loop deliveries run on: the application's own (set at app start-up), so that a test driving the app
     # from another loop, or a thread, still has the app handle its webhooks on the app's loop and connections.
     loop: asyncio.AbstractEventLoop | None = None
+    # Holds back a delivery until the request that raised the event has ended its transaction (see module doc).
+    defer: Deferrer | None = None
     _held: list[str] = field(default_factory=list)
     _pending: set[concurrent.futures.Future[int | None]] = field(default_factory=set)
     _drop: int = 0
@@ -118,6 +125,11 @@ class WebhookSender:
             with self._lock:
                 self._held.append(event_id)
             return
+        if self.defer is not None and self.defer(lambda: self._start(event_id)):
+            return
+        self._start(event_id)
+
+    def _start(self, event_id: str) -> None:
         loop = self._target_loop()
         if loop is None:  # no loop to send from (sync SDK use outside the app): keep it for release()
             with self._lock:

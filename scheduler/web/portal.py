@@ -29,6 +29,7 @@ from scheduler.booking.models import Appointment
 from scheduler.booking.visits import appointment_event_view, visit_facts, visits_facts
 from scheduler.clients import portal
 from scheduler.clients.models import Client
+from scheduler.db import NO_WRITE_INTENT
 from scheduler.deps import AppSettings, DbSession, PathPractice
 from scheduler.errors import CarebookError, InvalidInput, NotAuthenticated, TooManyAttempts
 from scheduler.feeds.ical import single_event_calendar
@@ -154,7 +155,9 @@ class PortalPagesController(Controller):
             return Redirect(path=f"{_base(practice)}/home")
         return _start_page(practice)
 
-    @post("/", middleware=[PORTAL_RATE_LIMIT.middleware], status_code=200)
+    # The throttle writes through its own store connection after the practice was read: the write lock comes
+    # later, from the sign-in link's own write.
+    @post("/", middleware=[PORTAL_RATE_LIMIT.middleware], status_code=200, opt=NO_WRITE_INTENT)
     async def request_link(
         self,
         request: Request[Any, Any, Any],

@@ -14,6 +14,7 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.auth import LOGIN_THROTTLE_STORE, SESSION_USER_KEY, LoginThrottle, page_staff
+from scheduler.db import NO_WRITE_INTENT
 from scheduler.deps import AppSettings, CurrentStaff, DbSession
 from scheduler.errors import NotAuthenticated
 from scheduler.format import format_long_day
@@ -39,7 +40,8 @@ class StaffPagesController(Controller):
             return Redirect(path="/staff")
         return Template(template_name="staff/login.html", context={"error": None, "email": ""})
 
-    @post("/login", middleware=[LOGIN_RATE_LIMIT.middleware], status_code=303)
+    # The throttle writes through its own store connection after the password check has read: no write lock here.
+    @post("/login", middleware=[LOGIN_RATE_LIMIT.middleware], status_code=303, opt=NO_WRITE_INTENT)
     async def login(
         self,
         request: Request[Any, Any, Any],
