@@ -88,6 +88,9 @@ class ChargeResult:
     card_last4: str | None
     charge_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Why the last attempt failed (the issuer's decline code, else Stripe's error code) and Stripe's sentence.
+    last_error_code: str | None = None
+    last_error_message: str | None = None
 
     @property
     def succeeded(self) -> bool:

@@ -262,7 +262,7 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             # Stripe answers 400 for a session that is not open (paid meanwhile, or expired already): a fact
             # about the session, read back below, not an error for the desk.
-            if exc.http_status != 400:  # noqa: PLR2004
+            if exc.http_status != 400:
                 raise translate_error(exc) from exc
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
@@ -317,7 +317,7 @@ class StripeGateway:
             )
         except stripe.InvalidRequestError as exc:
             # 400 `payment_intent_unexpected_state`: it succeeded or was canceled already; read what it is.
-            if exc.http_status != 400:  # noqa: PLR2004
+            if exc.http_status != 400:
                 raise translate_error(exc) from exc
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
