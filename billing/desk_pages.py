@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, payments
+from billing import invoices, parking, payments
 from billing.gateway import PaymentError
 from billing.models import Invoice, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
@@ -164,6 +164,23 @@ class CheckoutPagesController(Controller):
         appointment = await booking.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
         invoice = await invoices.checkout(db_session, practice, appointment)
         return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+    @get(
+        "/billing/parked-events",
+        name="staff_parked_events",
+        dependencies={"staff": Provide(page_staff(Role.OWNER))},
+    )
+    async def parked_events(self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice) -> Template:
+        """The owner's list of Stripe events that could not be applied (`billing.parking`)."""
+        return Template(
+            template_name="staff/parked_events.html",
+            context={
+                "practice": practice,
+                "user": staff,
+                "zone": ZoneInfo(practice.timezone),
+                "events": await parking.list_parked(db_session, practice.id),
+            },
+        )
 
     @get("/invoices/{invoice_id:str}", name="staff_checkout")
     async def show(

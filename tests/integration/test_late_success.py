@@ -403,6 +403,11 @@ async def test_an_event_the_database_refuses_is_parked_with_200_and_reconcile_ap
     assert parked["attempts"] == 2
     desk_view = await client.get("/api/v1/billing/parked-events", headers=desk.headers)
     assert desk_view.status_code == 403
+    await sign_in(client, desk.owner.user.email)
+    page = await client.get("/staff/billing/parked-events", headers=HTML)
+    assert page.status_code == 200
+    assert f'data-event-id="{succeeded["id"]}" data-resolved="no"' in page.text
+    assert "payments are frozen" in page.text
 
     config = build_alchemy_config(settings, pooled=False)
     try:
@@ -416,5 +421,7 @@ async def test_an_event_the_database_refuses_is_parked_with_200_and_reconcile_ap
     assert (settled["status"], settled["payments"][0]["status"]) == ("paid", "succeeded")
     [(resolved_at,)] = await _rows(engine, ParkedWebhookEvent.resolved_at)
     assert resolved_at is not None
+    page = await client.get("/staff/billing/parked-events", headers=HTML)
+    assert f'data-event-id="{succeeded["id"]}" data-resolved="yes"' in page.text
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Refund))).scalar_one() == 0
