@@ -52,7 +52,7 @@ from billing.runtime import get_gateway
 from scheduler.booking import services as booking
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
 from scheduler.db import TENANT_KEY, lock_calendar_within_write, scope_session, unscoped
-from scheduler.errors import CarebookError
+from scheduler.errors import CarebookError, NotFound
 from scheduler.mail import services as mail
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,11 @@ def _client_may_retry(payment: Payment, intent_status: str) -> bool:
 
 
 async def _on_intent_succeeded(session: AsyncSession, event: WebhookEvent) -> None:
-    await _settle_intent(session, event.object_id, event.data.get("metadata") or {})
+    metadata = event.data.get("metadata") or {}
+    payment = await _settle_intent(session, event.object_id, metadata)
+    if payment is None and metadata.get("payment_id") and metadata.get("practice_id"):
+        # Money arrived for a payment of ours we cannot find: never dropped silently (parked for the owner).
+        raise NotFound("Money arrived for a payment that is not on record.", payment_id=str(metadata["payment_id"]))
 
 
 async def _on_intent_failed(session: AsyncSession, event: WebhookEvent) -> None:

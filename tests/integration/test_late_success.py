@@ -425,3 +425,26 @@ async def test_an_event_the_database_refuses_is_parked_with_200_and_reconcile_ap
     assert f'data-event-id="{succeeded["id"]}" data-resolved="yes"' in page.text
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Refund))).scalar_one() == 0
+
+
+async def test_money_for_a_payment_not_on_record_is_parked_for_the_owner_not_dropped(
+    client: Client, factory: Factory, sandbox: StripeSandbox, app: Litestar
+) -> None:
+    desk = await desk_with_client(client, factory)
+    gateway: StripeGateway = app.state.payment_gateway
+    customer = await gateway.ensure_customer("customer:stray", email="stray@example.test", name="Stray")
+    await gateway.charge_saved_card(
+        "charge:stray",
+        customer=customer,
+        payment_method="pm_card_visa",
+        amount=4500,
+        currency="usd",
+        metadata={"practice_id": str(desk.staff.practice.id), "payment_id": str(uuid.uuid4())},
+    )
+    [succeeded] = sandbox.events("payment_intent.succeeded")
+
+    assert await sandbox.webhooks.redeliver(succeeded["id"]) == [200]
+
+    [parked] = (await client.get("/api/v1/billing/parked-events", headers=desk.owner.headers)).json()["items"]
+    assert (parked["event_id"], parked["object_id"]) == (succeeded["id"], succeeded["data"]["object"]["id"])
+    assert "not on record" in parked["reason"]
