@@ -1,7 +1,7 @@
 """late successes: invoice overpaid, overpayment refunds, parked webhook events
 
 Revision ID: 3bb7ca6e2b10
-Revises: 2b12c8142f2c
+Revises: 589dd3dc34b0
 Create Date: 2026-12-07 17:37:35.380273
 
 An invoice keeps money received beyond its total apart (`overpaid`, never negative) instead of letting `paid`
@@ -18,7 +18,7 @@ from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB with Text
 
 
 revision = '3bb7ca6e2b10'
-down_revision = '2b12c8142f2c'
+down_revision = '589dd3dc34b0'
 branch_labels = None
 depends_on = None
 
