@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from billing.reconcile import replay_undelivered
+from billing.reconcile import reconcile as reconcile_all
 from billing.runtime import get_gateway
 from billing.wiring import install
 from scheduler.db import build_alchemy_config
@@ -21,20 +21,26 @@ def stripe() -> None:
 @stripe.command("reconcile")
 @click.option("--limit", default=100, show_default=True, help="At most this many events.")
 def reconcile(limit: int) -> None:
-    """Replay the events whose webhook delivery failed (last 30 days); each is applied at most once."""
+    """Replay the events whose webhook delivery failed (last 30 days) and the parked ones; each is applied at
+    most once. Then close the pay links of settled invoices and send refunds of money received twice."""
     settings = get_settings()
     install(settings)
 
     async def work() -> dict[str, int]:
         config = build_alchemy_config(settings, pooled=False)
         try:
-            return await replay_undelivered(config, get_gateway(), limit)
+            return await reconcile_all(config, get_gateway(), limit)
         finally:
             await config.get_engine().dispose()
             await get_gateway().close()
 
     counts = asyncio.run(work())
+    replayed = counts["applied"] + counts["duplicate"] + counts["ignored"] + counts["parked"]
     click.echo(
-        f"replayed {sum(counts.values())} events: {counts['applied']} applied, "
-        f"{counts['duplicate']} already applied, {counts['ignored']} ignored"
+        f"replayed {replayed} events: {counts['applied']} applied, "
+        f"{counts['duplicate']} already applied, {counts['ignored']} ignored, {counts['parked']} parked"
+    )
+    click.echo(
+        f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
+        f"{counts['followed_up']} settled invoices followed up"
     )

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
-from billing import invoices, packages, payments, plans, policy, webhooks
-from billing.models import Invoice, Payment, StripeCustomer
+from billing import invoices, packages, parking, payments, plans, policy, webhooks
+from billing.models import Invoice, ParkedWebhookEvent, Payment, StripeCustomer
 from billing.runtime import get_gateway
 from billing.schemas import (
     ClientBilling,
@@ -22,6 +22,8 @@ from billing.schemas import (
     PackageList,
     PackageOut,
     PackageSale,
+    ParkedEventList,
+    ParkedEventOut,
     PaymentCreate,
     PaymentOut,
     PlanBillingIO,
@@ -67,6 +69,19 @@ def payment_out(payment: Payment) -> PaymentOut:
     )
 
 
+def parked_event_out(row: ParkedWebhookEvent) -> ParkedEventOut:
+    return ParkedEventOut(
+        id=str(row.id),
+        event_id=row.event_id,
+        type=row.type,
+        object_id=row.object_id,
+        reason=row.reason,
+        attempts=row.attempts,
+        parked_at=row.parked_at,
+        resolved_at=row.resolved_at,
+    )
+
+
 async def invoice_out(db_session: DbSession, invoice: Invoice) -> InvoiceOut:
     lines = await invoices.lines_of(db_session, invoice)
     paid = await invoices.payments_of(db_session, invoice)
@@ -76,6 +91,7 @@ async def invoice_out(db_session: DbSession, invoice: Invoice) -> InvoiceOut:
         currency=invoice.currency,
         total=invoice.total,
         paid=invoice.paid,
+        overpaid=invoice.overpaid,
         balance=invoice.balance,
         lines=[
             LineOut(
@@ -159,6 +175,8 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/payments",
         operation_id="takePayment",
         summary="Take one tender (saved card, pay link, cash, check, external card, package session)",
+        description="201 with the new payment; 200 with the earlier one when this repeats a tender that has "
+        "meanwhile succeeded (a retry after a timeout that a webhook settled).",
         status_code=201,
         responses=PAYMENT_PROBLEMS,
     )
@@ -171,15 +189,15 @@ class InvoiceController(Controller):
         invoice_id: FromPath[str],
         data: JSONBody[PaymentCreate],
         idempotency: Idempotency,
-    ) -> PaymentOut:
-        payment = await payments.take_payment(
+    ) -> Response[PaymentOut]:
+        taken = await payments.take_tender(
             db_session,
             practice,
             parse_uuid(invoice_id, "invoice_id"),
             payments.TenderIn(method=data.method, amount=data.amount),
             base_url=settings.base_url,
         )
-        return payment_out(payment)
+        return Response(payment_out(taken.payment), status_code=200 if taken.replayed else 201)
 
     @post(
         "/{invoice_id:str}/packages",
@@ -285,6 +303,19 @@ class BillingSetupController(Controller):
             ),
         )
         return _policy_out(row)
+
+    @get(
+        "/parked-events",
+        operation_id="listParkedWebhookEvents",
+        summary="Stripe events that could not be applied, for the owner (replayed by `carebook stripe reconcile`)",
+        responses=STAFF_READ_PROBLEMS,
+        dependencies={"staff": Provide(api_staff(Role.OWNER))},
+    )
+    async def parked_events(
+        self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice
+    ) -> ParkedEventList:
+        rows = await parking.list_parked(db_session, practice.id)
+        return ParkedEventList(items=[parked_event_out(row) for row in rows])
 
     @get("/packages", operation_id="listPackages", responses=STAFF_READ_PROBLEMS)
     async def list_packages(self, db_session: DbSession, staff: CurrentStaff) -> PackageList:

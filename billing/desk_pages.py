@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, payments
+from billing import invoices, parking, payments
 from billing.gateway import PaymentError
-from billing.models import Invoice, PaymentStatus
+from billing.models import Invoice, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
 from scheduler.auth import page_staff
 from scheduler.booking import services as booking
 from scheduler.clients.models import Client
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.errors import CarebookError, Conflict, InvalidInput, NotFound, RuleViolation
+from scheduler.format import format_date
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Practice, Role, StaffUser
 from scheduler.validation import parse_uuid
@@ -115,6 +118,8 @@ async def checkout_page(
             }
             for p in taken
         ],
+        "paid_twice": await _paid_twice(session, practice, taken),
+        "overpaid": money(invoice.overpaid) if invoice.overpaid else None,
         "saved_card": f"{(card.card_brand or 'card').title()} •••• {card.card_last4}"
         if card and card.card_last4
         else None,
@@ -124,6 +129,27 @@ async def checkout_page(
         "error": {"message": error.detail, "field": error.field} if error else None,
     }
     return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)
+
+
+async def _paid_twice(session: AsyncSession, practice: Practice, taken: list[Payment]) -> list[dict[str, str]]:
+    """One sentence per payment that arrived after the invoice was settled and was given back automatically."""
+    by_id = {p.id: p for p in taken}
+    rows = await session.scalars(
+        select(Refund).where(Refund.payment_id.in_(by_id), Refund.overpayment.is_(True)).order_by(Refund.created_at)
+    )
+    zone = ZoneInfo(practice.timezone)
+    said = []
+    for refund in rows:
+        amount = format_money(refund.amount, by_id[refund.payment_id].currency)
+        if refund.status is RefundStatus.SUCCEEDED:
+            day = format_date(refund.updated_at.astimezone(zone).date())
+            text = f"Paid twice — {amount} refunded on {day}"
+        elif refund.status is RefundStatus.PENDING:
+            text = f"Paid twice — {amount} is being refunded"
+        else:
+            text = f"Paid twice — the refund of {amount} was refused"
+        said.append({"text": text, "status": refund.status.value})
+    return said
 
 
 class CheckoutPagesController(Controller):
@@ -138,6 +164,23 @@ class CheckoutPagesController(Controller):
         appointment = await booking.get_for_staff(db_session, staff, parse_uuid(appointment_id, "appointment_id"))
         invoice = await invoices.checkout(db_session, practice, appointment)
         return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
+
+    @get(
+        "/billing/parked-events",
+        name="staff_parked_events",
+        dependencies={"staff": Provide(page_staff(Role.OWNER))},
+    )
+    async def parked_events(self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice) -> Template:
+        """The owner's list of Stripe events that could not be applied (`billing.parking`)."""
+        return Template(
+            template_name="staff/parked_events.html",
+            context={
+                "practice": practice,
+                "user": staff,
+                "zone": ZoneInfo(practice.timezone),
+                "events": await parking.list_parked(db_session, practice.id),
+            },
+        )
 
     @get("/invoices/{invoice_id:str}", name="staff_checkout")
     async def show(

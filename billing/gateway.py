@@ -88,6 +88,9 @@ class ChargeResult:
     card_last4: str | None
     charge_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Why the last attempt failed (the issuer's decline code, else Stripe's error code) and Stripe's sentence.
+    last_error_code: str | None = None
+    last_error_message: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -314,9 +317,17 @@ class PaymentGateway(Protocol):
         """The current state of a Checkout Session, with the payment method it produced."""
         ...
 
-    async def expire_checkout_session(self, session_id: str) -> CheckoutSession:
-        """Close an open Checkout Session so it can no longer be paid (an abandoned hold was released).
-        Expiring one that is already complete raises `PaymentRejected`; already expired is returned as is."""
+    async def expire_checkout_session(self, idempotency_key: str, session_id: str) -> CheckoutSession:
+        """Close an open Checkout Session so it can no longer be paid (key `expire:<payment id>`): an invoice
+        settled by another tender, or an abandoned hold released. A session that is no longer open (complete:
+        the client paid first; already expired) is not an error: it is returned as it now is, and the caller
+        reads `status` — `expired` means no money can come through it any more, `complete` that it already did."""
+        ...
+
+    async def cancel_payment_intent(self, idempotency_key: str, payment_intent_id: str) -> ChargeResult:
+        """Cancel a payment intent that has not succeeded (key `cancel:<payment id>`), so it can never be
+        confirmed later. One that cannot be cancelled any more (succeeded, already canceled) is returned as it
+        now is: `status` says whether money moved (`succeeded`) or never will (`canceled`)."""
         ...
 
     async def charge_saved_card(

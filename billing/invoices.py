@@ -1,8 +1,10 @@
 """Invoices: the desk's checkout of a visit, lines, and totals that always equal the sums they stand for.
 
-`total` is the sum of the lines; `paid` the succeeded payments less refunds not failed. Both are
-recomputed from the rows (never incremented) under the invoice's lock after every change, and the
-balance reaching 0 settles the invoice (`billing.events.invoice_settled`).
+`total` is the sum of the lines; `paid` the succeeded payments less refunds not failed, up to `total`, and
+`overpaid` whatever of that money is beyond `total` (see `billing.models`). They are recomputed from the rows
+(never incremented) under the invoice's lock after every change, and the balance reaching 0 settles the
+invoice (`billing.events.invoice_settled`); once that commits, the invoice's other open ways to pay are closed
+(`billing.after_commit`, `billing.settlement.follow_up`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import events
+from billing.after_commit import follow_up_after_commit
 from billing.models import (
     Invoice,
     InvoiceLine,
@@ -117,14 +120,20 @@ async def recompute(session: AsyncSession, invoice: Invoice) -> Invoice:
         .where(Payment.invoice_id == invoice.id, Refund.status != RefundStatus.FAILED)
     )
     invoice.total = int(total or 0)
-    invoice.paid = int(received or 0) - int(returned or 0)
+    held = int(received or 0) - int(returned or 0)
     if invoice.status is InvoiceStatus.VOID:
+        invoice.paid, invoice.overpaid = held, 0
         return invoice
+    # Money beyond the total is never refused (it moved); it is kept apart, and refunded by whoever recorded
+    # it (`billing.settlement.payment_succeeded`).
+    invoice.paid = min(held, invoice.total)
+    invoice.overpaid = max(held - invoice.total, 0)
     if invoice.balance == 0 and invoice.total > 0 and invoice.status is InvoiceStatus.OPEN:
         invoice.status = InvoiceStatus.PAID
         invoice.settled_at = utcnow()
         await session.flush()
         await events.invoice_settled(session, invoice)
+        follow_up_after_commit(session, invoice.practice_id, invoice.id)
     elif invoice.balance != 0 and invoice.status is InvoiceStatus.PAID:
         invoice.status = InvoiceStatus.OPEN  # a tip added after payment reopens it
     await session.flush()

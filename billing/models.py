@@ -1,9 +1,20 @@
 """Billing rows: invoices and their lines, payments and refunds, packages, the practice's payment policy,
-the client's Stripe customer link, disputes, and the webhook events already applied.
+the client's Stripe customer link, disputes, the webhook events already applied and those parked.
 
 Amounts are integer minor units of the invoice's currency. Every payment and refund carries the
 idempotency key it is sent to the gateway with, derived from its own row id and stored (flushed, and
 for charges committed) before the call, so a retry after a timeout reuses it.
+
+Money that arrives for an invoice already settled (a pay link paid after the desk took cash, a charge whose
+answer was lost before another tender) is never refused: its payment succeeds, because the money moved. The
+invoice keeps two numbers apart:
+
+- `paid` is what the invoice's payments cover of its `total`: succeeded payments less refunds that did not
+  fail, never more than `total` (the `not_overpaid` check);
+- `overpaid` is money received beyond that and not (yet) on its way back. A late success writes an
+  *overpayment refund* (`Refund.overpayment`, key `overpayment_refund:<payment id>`, no credit line: the
+  visit's price did not change) for the excess in the same transaction, so `overpaid` is 0 while that refund
+  is pending or done; it shows money the practice still owes the client only when the processor refused it.
 """
 
 from __future__ import annotations
@@ -13,7 +24,19 @@ import enum
 import uuid
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, CheckConstraint, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scheduler.db import Base, TenantScoped, enum_values
@@ -80,7 +103,10 @@ class Invoice(TenantScoped, Base):
     its lines and its payments less refunds by the billing services, under the invoice's row lock."""
 
     __tablename__ = "invoice"
-    __table_args__ = (CheckConstraint("paid <= total OR status = 'void'", name="not_overpaid"),)
+    __table_args__ = (
+        CheckConstraint("paid <= total OR status = 'void'", name="not_overpaid"),
+        CheckConstraint("overpaid >= 0", name="overpaid_not_negative"),
+    )
 
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("appointment.id", ondelete="RESTRICT"), unique=True, nullable=True
@@ -90,6 +116,8 @@ class Invoice(TenantScoped, Base):
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(Integer, default=0)
     paid: Mapped[int] = mapped_column(Integer, default=0)
+    # Received beyond `total` and not on its way back (see the module docstring).
+    overpaid: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     settled_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
     @property
@@ -165,6 +193,8 @@ class Refund(TenantScoped, Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     gateway_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice_line.id", ondelete="RESTRICT"), nullable=True)
+    # Gives back money received twice (no credit line: the invoice's total stays); receipts never count it.
+    overpayment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Package(TenantScoped, Base):
@@ -272,6 +302,30 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     type: Mapped[str] = mapped_column(String(100))
     practice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("practice.id", ondelete="SET NULL"), nullable=True)
+
+
+class ParkedWebhookEvent(Base):
+    """A verified gateway event that could not be applied (a constraint, an unexpected state, a missing row).
+
+    The webhook still answers 200 — Stripe would otherwise retry the same failure for three days — and the
+    follow-up is ours: owners see the parked events, and `carebook stripe reconcile` replays each (from
+    `payload`, the event's object) until it applies, then sets `resolved_at`. The event's id is not in
+    `webhook_event` until then: only an applied event is."""
+
+    __tablename__ = "parked_webhook_event"
+
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[str] = mapped_column(Text)
+    event_created: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    parked_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    practice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("practice.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
 
 class PlanBilling(TenantScoped, Base):

@@ -10,10 +10,11 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 
 from billing import visits, webhooks
 from billing.documents.pages import signed_links_for_invoice
-from billing.models import PaymentStatus
+from billing.models import Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.deps import AppSettings, DbSession, PathPractice
@@ -52,6 +53,7 @@ class CheckoutReturnPage(Controller):
             else None,
             "visit_confirmed": False,
             "deposit_refunded": False,
+            "paid_twice": await _paid_twice(db_session, payment),
         }
         invoice = await webhooks.invoice_of(db_session, payment)
         # The receipt (or the acknowledgement of a payment before the visit), by signed link: no sign-in needed.
@@ -65,6 +67,16 @@ class CheckoutReturnPage(Controller):
             )
             context["when"] = format_when(appointment.start_at, ZoneInfo(practice.timezone))
         return Template(template_name="billing/checkout_return.html", context=context, headers=PRIVATE_HEADERS)
+
+
+async def _paid_twice(db_session: DbSession, payment: Payment) -> str | None:
+    """What of this payment is given back because the invoice was paid before it arrived (else None)."""
+    refund = await db_session.scalar(
+        select(Refund).where(
+            Refund.payment_id == payment.id, Refund.overpayment.is_(True), Refund.status != RefundStatus.FAILED
+        )
+    )
+    return format_money(refund.amount, payment.currency) if refund is not None else None
 
 
 class DepositLinkPage(Controller):

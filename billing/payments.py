@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, packages
+from billing import invoices, packages, settlement
 from billing.gateway import (
     AuthenticationRequired,
     CardDeclined,
@@ -169,10 +169,27 @@ class TenderIn:
     amount: int
 
 
+@dataclass(frozen=True)
+class TenderOut:
+    """The tender's payment; `replayed` when it is the answer to an earlier attempt at the same tender."""
+
+    payment: Payment
+    replayed: bool = False
+
+
 async def take_payment(
     session: AsyncSession, practice: Practice, invoice_id: uuid.UUID, tender: TenderIn, *, base_url: str
 ) -> Payment:
     """Record or take one tender against an invoice (split tender: call once per tender)."""
+    return (await take_tender(session, practice, invoice_id, tender, base_url=base_url)).payment
+
+
+async def take_tender(
+    session: AsyncSession, practice: Practice, invoice_id: uuid.UUID, tender: TenderIn, *, base_url: str
+) -> TenderOut:
+    """`take_payment`, saying whether the answer is a retry's: the desk resending a tender whose first attempt
+    is still pending gets that attempt's key resent; one whose first attempt has meanwhile succeeded (a
+    webhook settled it while the desk saw a timeout) gets that payment back, not "more than the balance"."""
     invoice = await invoices.lock_invoice(session, invoice_id)
     if tender.method not in DESK_METHODS:
         raise InvalidInput(f"Payment method is one of {', '.join(DESK_METHODS)}.", field="method")
@@ -191,8 +208,22 @@ async def take_payment(
             )
         )
         if retry is not None:  # the outcome of an earlier attempt is unknown: resend its key
-            return await _charge_saved_card(session, practice, invoice, retry, base_url=base_url)
+            return TenderOut(await _charge_saved_card(session, practice, invoice, retry, base_url=base_url))
     if tender.amount > invoice.balance:
+        settled = await session.scalar(
+            select(Payment)
+            .where(
+                Payment.invoice_id == invoice.id,
+                Payment.method == method,
+                Payment.amount == tender.amount,
+                Payment.status == PaymentStatus.SUCCEEDED,
+                Payment.refunded == 0,
+            )
+            .order_by(Payment.created_at.desc())
+            .limit(1)
+        )
+        if settled is not None:  # the same tender already went through: this is its retry
+            return TenderOut(settled, replayed=True)
         raise RuleViolation(
             f"That is more than the balance of {format_money(invoice.balance, invoice.currency)}.",
             rule="exceeds_balance",
@@ -213,7 +244,7 @@ async def take_payment(
     if method in OFFLINE_METHODS:
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
-        return payment
+        return TenderOut(payment)
     if method is PaymentMethod.PACKAGE:
         appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
         purchase = await packages.redeem_session(
@@ -226,11 +257,11 @@ async def take_payment(
         payment.package_purchase_id = purchase.id
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
-        return payment
+        return TenderOut(payment)
     if method is PaymentMethod.PAY_LINK:
         await _send_pay_link(session, practice, invoice, payment, base_url=base_url)
-        return payment
-    return await _charge_saved_card(session, practice, invoice, payment, base_url=base_url)
+        return TenderOut(payment)
+    return TenderOut(await _charge_saved_card(session, practice, invoice, payment, base_url=base_url))
 
 
 async def _charge_saved_card(
@@ -284,6 +315,11 @@ async def _charge_saved_card(
         raise
     invoice = await invoices.lock_invoice(session, invoice_id)
     payment = await session.get_one(Payment, payment_id, populate_existing=True)
+    if result.succeeded and payment.status is not PaymentStatus.SUCCEEDED:
+        # Money moved, even if the invoice was settled meanwhile and this attempt closed as superseded.
+        apply_charge(payment, result)
+        await settlement.payment_succeeded(session, invoice, payment)
+        return payment
     if payment.status is PaymentStatus.PENDING:  # a webhook may have got here first
         apply_charge(payment, result)
     await invoices.recompute(session, invoice)
@@ -491,6 +527,9 @@ async def _fail_refund(session: AsyncSession, refund: Refund) -> None:
     refund.status = RefundStatus.FAILED
     payment = await session.get_one(Payment, refund.payment_id, populate_existing=True)
     payment.refunded -= refund.amount
+    if refund.overpayment:
+        await session.flush()
+        return  # an overpayment refund wrote no credit line
     credit = await session.scalar(
         select(InvoiceLine)
         .where(

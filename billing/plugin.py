@@ -6,6 +6,10 @@ the offline sandbox: the plugin then also injects `stripe_sandbox`, mounts the h
 deliveries work the same under `make run` and in tests driving the app with `AsyncTestClient`), each once the
 transaction of the request that raised it has ended.
 The gateway is at `app.state.payment_gateway` for code that runs outside a request (CLI, tests).
+
+After each response (so after the request's transaction committed) the plugin runs billing's follow-ups of
+the invoices that request settled (`billing.settlement.run_committed`), then the app's own after-response
+hook (the outbox flush, which then sends what the follow-ups wrote at once).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
+from litestar.types import AfterResponseHookHandler
+from litestar.utils import ensure_async_callable
 
+from billing import settlement
 from billing.gateway_factory import build_gateway
 from billing.sandbox.emulator import StripeSandbox
 from billing.sandbox.webhooks import Poster
@@ -58,7 +65,17 @@ class PaymentGatewayPlugin(InitPluginProtocol):
             app_config.route_handlers.append(SandboxPagesController)
             app_config.on_startup.append(self._deliver_in_process(sandbox))
         app_config.on_shutdown.append(self._close)
+        app_config.after_response = self._after_response(app_config.after_response)
         return app_config
+
+    @staticmethod
+    def _after_response(then: AfterResponseHookHandler | None) -> AfterResponseHookHandler:
+        async def after_response(request: Request[Any, Any, Any]) -> None:
+            await settlement.run_committed(request.app.state.alchemy)
+            if then is not None:
+                await ensure_async_callable(then)(request)
+
+        return after_response
 
     def _deliver_in_process(self, sandbox: StripeSandbox) -> Any:
         base_url = self.settings.base_url

@@ -48,6 +48,8 @@ class InvoiceOut(msgspec.Struct):
     payments: list[PaymentOut]
     appointment_id: str | None
     client_id: str
+    # Money received beyond the total and not on its way back (a refund of money paid twice that failed).
+    overpaid: int = 0
 
 
 class LineCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -148,3 +150,20 @@ class PlanBillingIO(msgspec.Struct, forbid_unknown_fields=True):
 
 class PlanBillingList(msgspec.Struct):
     items: list[PlanBillingIO]
+
+
+class ParkedEventOut(msgspec.Struct):
+    """A Stripe event that could not be applied: why, and whether a replay has applied it since."""
+
+    id: str
+    event_id: str
+    type: str
+    object_id: str | None
+    reason: str
+    attempts: int
+    parked_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class ParkedEventList(msgspec.Struct):
+    items: list[ParkedEventOut]

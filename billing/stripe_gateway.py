@@ -254,12 +254,16 @@ class StripeGateway:
             raise translate_error(exc) from exc
         return checkout_session(session.to_dict())
 
-    async def expire_checkout_session(self, session_id: str) -> CheckoutSession:
-        current = await self.retrieve_checkout_session(session_id)
-        if current.status == "expired":
-            return current
+    async def expire_checkout_session(self, idempotency_key: str, session_id: str) -> CheckoutSession:
         try:
-            await self.client.v1.checkout.sessions.expire_async(session_id)
+            await self.client.v1.checkout.sessions.expire_async(
+                session_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            # Stripe answers 400 for a session that is not open (paid meanwhile, or expired already): a fact
+            # about the session, read back below, not an error for the desk.
+            if exc.http_status != 400:
+                raise translate_error(exc) from exc
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
         return await self.retrieve_checkout_session(session_id)
@@ -305,6 +309,19 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise translate_error(exc) from exc
         return charge_result(intent.to_dict())
+
+    async def cancel_payment_intent(self, idempotency_key: str, payment_intent_id: str) -> ChargeResult:
+        try:
+            await self.client.v1.payment_intents.cancel_async(
+                payment_intent_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            # 400 `payment_intent_unexpected_state`: it succeeded or was canceled already; read what it is.
+            if exc.http_status != 400:
+                raise translate_error(exc) from exc
+        except stripe.StripeError as exc:
+            raise translate_error(exc) from exc
+        return await self.retrieve_payment_intent(payment_intent_id)
 
     # ------------------------------------------------------------------------------------ saved cards
 

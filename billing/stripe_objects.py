@@ -34,6 +34,8 @@ def charge_result(pi: Mapping[str, Any]) -> ChargeResult:
     if brand is None and isinstance(charge, Mapping):
         details = charge.get("payment_method_details") or {}
         brand, last4 = card_of(details)
+    last_error = pi.get("last_payment_error")
+    error: Mapping[str, Any] = last_error if isinstance(last_error, Mapping) else {}
     return ChargeResult(
         payment_intent_id=str(pi["id"]),
         status=str(pi["status"]),
@@ -46,6 +48,8 @@ def charge_result(pi: Mapping[str, Any]) -> ChargeResult:
         card_last4=last4,
         charge_id=object_id(charge),
         metadata=dict(pi.get("metadata") or {}),
+        last_error_code=error.get("decline_code") or error.get("code"),
+        last_error_message=error.get("message"),
     )
 
 

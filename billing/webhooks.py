@@ -8,6 +8,18 @@ redirect, `payment_intent.succeeded` and the synchronous charge response — is 
 check under the invoice's lock. Fulfilling a deposit releases the visit's held confirmation in the same
 transaction; a deposit for a hold already released re-instates the visit or is refunded once
 (`billing.visits.settle_late_deposit`).
+
+Money is the one fact that moves a payment from failed to succeeded: the processor says it arrived, so it is
+recorded, and anything beyond the invoice's total is refunded (`billing.settlement.payment_succeeded`). A
+decline is final only off-session: on a Checkout Session (a deposit, a pay link) the client may try another
+card until the session expires, so `payment_intent.payment_failed` only notes why the last card failed and
+`checkout.session.expired` ends the payment.
+
+An event that cannot be applied — our own constraint refuses it, the state is not one we expected, a row is
+missing — is parked (`parked_webhook_event`, in a new transaction after the failed one is rolled back) and
+answered 200: Stripe would retry it for three days to the same end, and the follow-up is ours (owners see
+it; `carebook stripe reconcile` replays it). Only an unreachable processor or database answers 5xx, so that
+Stripe retries what may well work a minute later.
 """
 
 from __future__ import annotations
@@ -19,11 +31,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, payments, visits
-from billing.gateway import WebhookEvent
+from billing import invoices, parking, payments, settlement, visits
+from billing.gateway import GatewayUnavailable, WebhookEvent
 from billing.models import (
     ClientDispute,
     Invoice,
@@ -40,6 +52,7 @@ from billing.runtime import get_gateway
 from scheduler.booking import services as booking
 from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
 from scheduler.db import TENANT_KEY, lock_calendar_within_write, scope_session, unscoped
+from scheduler.errors import CarebookError, NotFound
 from scheduler.mail import services as mail
 
 log = logging.getLogger(__name__)
@@ -88,12 +101,14 @@ async def confirm_checkout(session: AsyncSession, checkout_session_id: str) -> P
         return payment
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
     await session.refresh(payment)
-    if payment.status is PaymentStatus.PENDING:
+    if payment.status is not PaymentStatus.SUCCEEDED:
         payment.status = PaymentStatus.SUCCEEDED
+        payment.failure_code = None
+        payment.failure_message = None
         payment.gateway_payment_intent = checkout.payment_intent_id
         payment.card_brand = checkout.card_brand
         payment.card_last4 = checkout.card_last4
-        await invoices.recompute(session, invoice)
+        await settlement.payment_succeeded(session, invoice, payment)
     # Whichever event settled the payment (this one or payment_intent.succeeded), the card is kept.
     await _remember_card(session, invoice, checkout.payment_method_id, checkout.card_brand, checkout.card_last4)
     if payment.purpose == "deposit" and invoice.appointment_id is not None:
@@ -181,14 +196,30 @@ async def _settle_intent(session: AsyncSession, intent_id: str | None, metadata:
     result = await get_gateway().retrieve_payment_intent(intent)
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
     await session.refresh(payment)
-    if payment.status is PaymentStatus.PENDING:
+    if result.succeeded and payment.status is not PaymentStatus.SUCCEEDED:
+        payments.apply_charge(payment, result)
+        await settlement.payment_succeeded(session, invoice, payment)
+    elif payment.status is PaymentStatus.PENDING and _client_may_retry(payment, result.status):
+        # The client is still on the hosted page and may try another card: not final (see module docstring).
+        payment.failure_code = result.last_error_code
+        payment.failure_message = (result.last_error_message or "")[:500] or None
+    elif payment.status is PaymentStatus.PENDING:
         payments.apply_charge(payment, result)
         await invoices.recompute(session, invoice)
     return payment
 
 
+def _client_may_retry(payment: Payment, intent_status: str) -> bool:
+    """A Checkout Session's payment intent back in `requires_payment_method` waits for the next card."""
+    return payment.gateway_checkout_session is not None and intent_status == "requires_payment_method"
+
+
 async def _on_intent_succeeded(session: AsyncSession, event: WebhookEvent) -> None:
-    await _settle_intent(session, event.object_id, event.data.get("metadata") or {})
+    metadata = event.data.get("metadata") or {}
+    payment = await _settle_intent(session, event.object_id, metadata)
+    if payment is None and metadata.get("payment_id") and metadata.get("practice_id"):
+        # Money arrived for a payment of ours we cannot find: never dropped silently (parked for the owner).
+        raise NotFound("Money arrived for a payment that is not on record.", payment_id=str(metadata["payment_id"]))
 
 
 async def _on_intent_failed(session: AsyncSession, event: WebhookEvent) -> None:
@@ -265,19 +296,45 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def handle_event(session: AsyncSession, event: WebhookEvent) -> str:
-    """Apply one verified event once: "applied", "duplicate" (seen before) or "ignored" (a type we do not use)."""
+    """Apply one verified event once: "applied", "duplicate" (seen before), "ignored" (a type we do not use) or
+    "parked" (it could not be applied: see the module docstring). Raises only what is worth Stripe's retry."""
+    try:
+        return await _apply(session, event)
+    except RETRY_LATER:
+        raise
+    except Exception as exc:  # anything else is ours to follow up, never Stripe's to retry
+        log.exception("webhook event parked", extra={"event_id": event.id, "type": event.type})
+        await session.rollback()
+        await parking.park(session, event, _reason(exc))
+        return "parked"
+
+
+async def _apply(session: AsyncSession, event: WebhookEvent) -> str:
     await invoices.write_lock(session)
     try:
         async with session.begin_nested():
             session.add(WebhookEventRow(event_id=event.id, type=event.type[:100]))
     except IntegrityError:
+        await parking.resolve(session, event.id)
         return "duplicate"
     handler = HANDLERS.get(event.type)
-    if handler is None:
-        return "ignored"
-    await handler(session, event)
+    if handler is not None:
+        await handler(session, event)
+    await parking.resolve(session, event.id)
     await session.flush()
-    return "applied"
+    return "applied" if handler is not None else "ignored"
+
+
+# The processor or the database is unreachable or busy: a retry a minute later may well apply the event.
+RETRY_LATER = (GatewayUnavailable, OperationalError, DisconnectionError, TimeoutError)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError):
+        return f"refused by the database: {exc.orig}"[:500]
+    if isinstance(exc, CarebookError):
+        return f"{exc.code}: {exc.detail}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 async def is_disputed(session: AsyncSession, client_id: uuid.UUID) -> bool:

@@ -105,7 +105,13 @@ async def _rows(session: AsyncSession, invoice: Invoice) -> tuple[list[InvoiceLi
         await session.scalars(
             select(Refund)
             .join(Payment, Payment.id == Refund.payment_id)
-            .where(Payment.invoice_id == invoice.id, Refund.status != RefundStatus.FAILED)
+            # Money received twice and given back was never part of what the visit cost: its refund is no
+            # credit note, and the tender it came with already counts only what was kept.
+            .where(
+                Payment.invoice_id == invoice.id,
+                Refund.status != RefundStatus.FAILED,
+                Refund.overpayment.is_(False),
+            )
             .order_by(Refund.created_at)
         )
     )

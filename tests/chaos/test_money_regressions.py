@@ -44,7 +44,6 @@ def _invoice(world: MoneyWorld, visit: Visit) -> dict[str, object]:
     return invoice
 
 
-@ISSUE_14
 def test_a_deposit_paid_with_a_second_card_after_a_decline_is_recorded(world: MoneyWorld) -> None:
     """The decline's `payment_intent.payment_failed` marked the deposit failed for good; the second card's
     success (same PaymentIntent, session still open) was then ignored: Stripe holds $30 that no invoice records."""
@@ -64,7 +63,6 @@ def test_a_deposit_paid_with_a_second_card_after_a_decline_is_recorded(world: Mo
     assert world.visit_status(ledger, visit) == "booked"
 
 
-@ISSUE_14
 def test_a_pay_link_paid_after_the_desk_took_cash_is_recorded_and_refunded(world: MoneyWorld) -> None:
     """3-D Secure card at the desk → pay link e-mailed → the desk takes cash → the client pays the link anyway:
     the webhook and the return page answered 500 (ck_invoice_not_overpaid) and Stripe kept a charge no
@@ -86,7 +84,6 @@ def test_a_pay_link_paid_after_the_desk_took_cash_is_recorded_and_refunded(world
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_a_second_pay_link_paid_after_the_first_settled_the_invoice_is_recorded_and_refunded(
     world: MoneyWorld,
 ) -> None:
@@ -108,7 +105,6 @@ def test_a_second_pay_link_paid_after_the_first_settled_the_invoice_is_recorded_
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_a_late_success_after_a_timeout_and_another_tender_is_recorded_and_refunded(world: MoneyWorld) -> None:
     """The charge's answer is lost (TIMEOUT_AFTER, beyond the SDK's retries), the desk takes cash; Stripe's late
     `payment_intent.succeeded` then violated ck_invoice_not_overpaid: the webhook answered 500 on every
@@ -132,7 +128,6 @@ def test_a_late_success_after_a_timeout_and_another_tender_is_recorded_and_refun
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_a_desk_retry_after_the_webhook_settled_the_invoice_returns_the_payment(world: MoneyWorld) -> None:
     """The charge's answer is lost, the webhook settles the invoice, the desk presses "charge" again: 422
     "more than the balance $0.00" instead of the settled payment."""

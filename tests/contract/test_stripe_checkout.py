@@ -143,8 +143,8 @@ async def test_an_expired_session_can_no_longer_be_paid(
 ) -> None:
     session = await deposit_session(gateway, customer)
 
-    expired = await gateway.expire_checkout_session(session.id)
-    again = await gateway.expire_checkout_session(session.id)
+    expired = await gateway.expire_checkout_session("expire:first", session.id)
+    again = await gateway.expire_checkout_session("expire:second", session.id)
 
     assert expired.status == again.status == "expired"
     with pytest.raises(StripeApiError):
@@ -152,12 +152,16 @@ async def test_an_expired_session_can_no_longer_be_paid(
     assert len(sandbox.events("checkout.session.expired")) == 1
 
 
-async def test_a_paid_session_cannot_be_expired(gateway: StripeGateway, sandbox: StripeSandbox, customer: str) -> None:
+async def test_a_paid_session_is_not_expired_and_says_it_was_paid(
+    gateway: StripeGateway, sandbox: StripeSandbox, customer: str
+) -> None:
     session = await deposit_session(gateway, customer)
     sandbox.complete_checkout(session.id, "pm_card_visa")
 
-    with pytest.raises(PaymentRejected):
-        await gateway.expire_checkout_session(session.id)
+    answer = await gateway.expire_checkout_session(f"expire:{session.id}", session.id)
+
+    assert (answer.status, answer.paid) == ("complete", True)
+    assert sandbox.events("checkout.session.expired") == []
 
 
 async def test_a_session_must_live_between_30_minutes_and_a_day(gateway: StripeGateway, customer: str) -> None:

@@ -270,3 +270,23 @@ def test_metadata_takes_ids_and_amounts_but_no_prose(gateway: StripeGateway) -> 
         check_metadata({"note": "lower back pain"})
     with pytest.raises(ValueError, match="ids and amounts only"):
         check_metadata({"Diagnosis Code": "M54"})
+
+
+async def test_an_unfinished_intent_is_canceled_once_and_a_succeeded_one_says_so(
+    gateway: StripeGateway, sandbox: StripeSandbox, customer: str
+) -> None:
+    with pytest.raises(AuthenticationRequired) as caught:
+        await charge(gateway, customer, key="charge:3ds", card="pm_card_authenticationRequired")
+    unfinished = caught.value.payment_intent_id
+    assert unfinished is not None
+
+    canceled = await gateway.cancel_payment_intent("cancel:p1", unfinished)
+    again = await gateway.cancel_payment_intent("cancel:p1", unfinished)
+
+    assert canceled.status == again.status == "canceled"
+    assert len(sandbox.events("payment_intent.canceled")) == 1
+    paid = await charge(gateway, customer, key="charge:paid")
+    # Stripe answers 400 payment_intent_unexpected_state: the gateway reads the intent back instead of raising.
+    answer = await gateway.cancel_payment_intent("cancel:p2", paid.payment_intent_id)
+    assert (answer.status, answer.succeeded) == ("succeeded", True)
+    assert [r.status for r in sandbox.requests if r.path.endswith("/cancel")][-1] == 400

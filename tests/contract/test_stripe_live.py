@@ -100,4 +100,4 @@ async def test_live_checkout_session_opens_on_stripe(live: StripeGateway, run: s
     )
     assert session.url is not None
     assert session.url.startswith("https://checkout.stripe.com/")
-    assert (await live.expire_checkout_session(session.id)).status == "expired"
+    assert (await live.expire_checkout_session(f"expire:{run}", session.id)).status == "expired"

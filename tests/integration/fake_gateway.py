@@ -232,11 +232,22 @@ class FakeGateway:
         self._gate()
         return self.sessions[session_id]
 
-    async def expire_checkout_session(self, session_id: str) -> CheckoutSession:
+    async def expire_checkout_session(self, idempotency_key: str, session_id: str) -> CheckoutSession:
+        self._gate()
         current = self.sessions[session_id]
         if current.status == "open":
             self.sessions[session_id] = CheckoutSession(**{**current.__dict__, "status": "expired"})
+        self.replies.setdefault(idempotency_key, (("expire", session_id), self.sessions[session_id]))
         return self.sessions[session_id]
+
+    async def cancel_payment_intent(self, idempotency_key: str, payment_intent_id: str) -> ChargeResult:
+        """Stripe's rule: only an intent that has not succeeded is canceled; any other is returned as it is."""
+        self._gate()
+        current = self.intents[payment_intent_id]
+        if current.status not in {"succeeded", "canceled"}:
+            self.intents[payment_intent_id] = ChargeResult(**{**current.__dict__, "status": "canceled"})
+        self.replies.setdefault(idempotency_key, (("cancel", payment_intent_id), self.intents[payment_intent_id]))
+        return self.intents[payment_intent_id]
 
     async def refund(
         self,
