@@ -151,7 +151,6 @@ def test_a_desk_retry_after_the_webhook_settled_the_invoice_returns_the_payment(
     assert retry.json()["status"] == "succeeded"
 
 
-@ISSUE_14
 def test_no_shows_and_card_saves_beside_webhook_writes_answer_no_5xx(world: MoneyWorld) -> None:
     """On SQLite a read-then-write transaction that is not `BEGIN IMMEDIATE` loses to a webhook's commit without
     waiting (`database is locked`, 500): the chaos test saw a card save's `payment_method.attached` webhook
