@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 SERVER_SECRET_KEY = "live-server-test-secret-key-not-for-production-0123456789"
-SERVER_START_TIMEOUT = 20.0
+SERVER_START_TIMEOUT = 60.0
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
