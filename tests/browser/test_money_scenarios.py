@@ -45,7 +45,7 @@ from scheduler.settings import Settings
 from tests.browser.conftest import DESKTOP_VIEWPORT, PHONE_VIEWPORT, _open_page
 from tests.browser.test_client_booking import MASSAGE, NEW_YORK, _first_slot_from
 from tests.browser.test_front_desk import DeskApi, _at, _sign_in, _working_day
-from tests.live_server import SERVER_SECRET_KEY, free_port, healthy
+from tests.live_server import SERVER_SECRET_KEY, SERVER_START_TIMEOUT, free_port, healthy
 
 SHOTS = Path("/tmp")  # noqa: S108  (where the brief asks for them)
 PRICE = "$120.00"  # the demo's 60-minute massage
@@ -75,7 +75,7 @@ def steered_server(database_url: str) -> Iterator[SteeredServer]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="carebook-steered-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
     while not healthy(f"{base_url}/health"):
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the steered app server did not answer GET /health", pytrace=False)
