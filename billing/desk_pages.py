@@ -112,6 +112,7 @@ async def checkout_page(
                 "status": p.status.value,
                 "card": f"{(p.card_brand or '').title()} •••• {p.card_last4}" if p.card_last4 else "",
                 "failure": p.failure_message,
+                "failure_code": p.failure_code,
                 "refunded": money(p.refunded) if p.refunded else "",
                 "refundable": p.refundable > 0 and p.method.value != "package",
                 "checkout_url": p.checkout_url if p.status is PaymentStatus.PENDING else None,
@@ -126,7 +127,7 @@ async def checkout_page(
         "methods": {k: v for k, v in METHOD_LABELS.items() if k != "online_deposit"},
         "kinds": KIND_LABELS,
         "visit_url": f"/staff/appointments/{invoice.appointment_id}" if invoice.appointment_id else None,
-        "error": {"message": error.detail, "field": error.field} if error else None,
+        "error": {"message": error.detail, "field": error.field, "code": error.code} if error else None,
     }
     return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)
 
