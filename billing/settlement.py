@@ -88,6 +88,9 @@ async def payment_succeeded(session: AsyncSession, invoice: Invoice, payment: Pa
     session.add(refund)
     payment.refunded += amount
     await invoices.recompute(session, invoice)
+    # The client is told in the transaction that decides the refund, so exactly once: told later, when the refund
+    # is sent, the `charge.refunded` webhook could record it first and the sender would find nothing left to do.
+    await _tell_the_client(session, invoice, payment, refund)
     follow_up_after_commit(session, invoice.practice_id, invoice.id)
     log.warning(
         "money received twice: refunding the excess",
@@ -230,7 +233,6 @@ async def _send_overpayment_refund(config: SQLAlchemyAsyncConfig, note: FollowUp
         if status == "succeeded":
             refund.status = RefundStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
-        await _tell_the_client(session, invoice, payment, refund)
 
 
 async def _tell_the_client(session: AsyncSession, invoice: Invoice, payment: Payment, refund: Refund) -> None:

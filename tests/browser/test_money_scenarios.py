@@ -272,11 +272,6 @@ async def test_pay_link_paid_after_the_desk_took_cash_is_refunded_and_both_sides
     await _pay_link_paid_after_cash(desk_page, client_phone, desk_api, sandbox, engine)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: charge.refunded, delivered at once, marks the overpayment refund succeeded first; the "
-    "follow-up in billing/settlement.py then finds it recorded and never e-mails the client",
-)
 async def test_the_client_who_paid_a_link_after_cash_is_emailed_that_the_money_is_on_its_way_back(
     desk_page: Page, client_phone: Page, desk_api: DeskApi, sandbox: StripeSandbox, engine: AsyncEngine
 ) -> None:
