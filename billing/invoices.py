@@ -198,6 +198,10 @@ async def checkout(session: AsyncSession, practice: Practice, appointment: Appoi
         existing = await invoice_for_appointment(session, appointment.id)
         if existing is not None:
             return existing
+        raise InvalidTransition(
+            "Nothing was charged for this cancelled appointment: it has no invoice.",
+            appointment_status=appointment.status.value,
+        )
     if appointment.status not in CHECKOUT_STATUSES:
         raise InvalidTransition(
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be checked out.",

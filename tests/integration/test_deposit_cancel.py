@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing.models import Invoice, InvoiceStatus, Refund
 from billing.sandbox import StripeSandbox
 from billing.stripe_gateway import StripeGateway
+from billing.visits import send_held_refunds
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Practice
 from tests.integration.billing_helpers import Desk, desk_with_client, open_deposit_link
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
+from tests.integration.test_schedule_page import DEMO_DESK, HTML, _post_form, _sign_in
 
 DEPOSIT = 3000
 REFUND_SENTENCE = "Your $30.00 deposit will be refunded to your card ending 4242 within 5–10 business days."  # noqa: RUF001
@@ -159,8 +161,6 @@ async def test_a_refund_stripe_cannot_take_stays_pending_and_the_cancellation_st
         refund_status = (await conn.execute(select(Refund.status))).scalar_one()
     assert refund_status == "pending", "left for the next sweep, not failed and not lost"
     # The next sweep (as after any later response) sends it with the same key: one refund at Stripe.
-    from billing.visits import send_held_refunds
-
     await send_held_refunds(factory.alchemy)
     assert _refunds(sandbox) == [DEPOSIT]
     await send_held_refunds(factory.alchemy)
@@ -372,4 +372,25 @@ async def test_a_no_show_counts_the_deposit_toward_the_no_show_fee(
     assert _refunds(sandbox) == []
     [notice] = await _mail(engine, "fee_notice")
     assert "$30.00 of it was paid from your deposit. The other $20.00 is charged" in notice
+    await assert_no_visit_that_did_not_happen_owes_a_balance(engine)
+
+
+async def test_the_desk_cancelling_from_the_staff_page_refunds_the_deposit_and_opens_the_void_invoice(
+    client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
+) -> None:
+    await _practice_asks_a_deposit(client, factory)
+    booked = await _booked_and_paid(client, sandbox)
+    await _sign_in(client, DEMO_DESK)
+    path = f"/staff/appointments/{booked['appointment']['id']}"
+    cancelled = await _post_form(client, f"{path}/cancel", {"reason": "Client has the flu"}, csrf_from=path)
+    assert cancelled.status_code == 303, cancelled.text
+    assert _refunds(sandbox) == [DEPOSIT]
+    [body] = await _mail(engine, "visit_cancelled")
+    assert REFUND_SENTENCE in body
+    # The cancelled visit's page leads to its invoice, void, with the refund on the deposit.
+    opened = await _post_form(client, f"{path}/checkout", csrf_from=path)
+    assert opened.status_code == 303, opened.text
+    page = await client.get(opened.headers["location"], headers=HTML)
+    assert page.status_code == 200, page.text
+    assert "void" in page.text.lower()
     await assert_no_visit_that_did_not_happen_owes_a_balance(engine)
