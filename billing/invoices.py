@@ -281,27 +281,33 @@ CANCELLED_PREFIX = "Cancelled: "
 
 async def close_for_cancelled_visit(session: AsyncSession, invoice: Invoice) -> Invoice:
     """Settle the books of a visit that did not happen (cancelled, released, a no-show), under the invoice's lock:
-    every care line (service, add-on) gets its credit line "Cancelled: …", so the total is what is still owed for
-    it — its fees. With no fee left the invoice ends `void` (nothing owed; any money taken is refunded, which its
-    payments' refunds show); with a fee it is paid once the fee is. Idempotent: a line credited once is not again.
-    """
+    its care lines (service, add-ons) get credit lines "Cancelled: …" for what the invoice still charges beyond
+    its fees (a refund the desk already credited against the visit is not credited twice), so the total is what
+    is still owed for it — its fees. With no fee the invoice ends `void` (nothing owed; any money taken is
+    refunded, which its payments' refunds show); with a fee it is paid once the fee is. Idempotent."""
     lines = await lines_of(session, invoice)
     credited = {line.credits_line_id for line in lines if line.description.startswith(CANCELLED_PREFIX)}
-    for line in lines:
-        if line.kind in CARE_KINDS and line.total > 0 and line.credits_line_id is None and line.id not in credited:
-            session.add(
-                InvoiceLine(
-                    invoice_id=invoice.id,
-                    kind=line.kind,
-                    description=f"{CANCELLED_PREFIX}{line.description}"[:200],
-                    amount=-line.total,
-                    quantity=1,
-                    fsa_eligible=line.fsa_eligible,
-                    service_date=line.service_date,
-                    credits_line_id=line.id,
-                )
-            )
     owed = sum(line.total for line in lines if line.kind is LineKind.FEE)
+    excess = sum(line.total for line in lines) - owed
+    for line in lines:
+        if excess <= 0:
+            break
+        if line.kind not in CARE_KINDS or line.total <= 0 or line.credits_line_id is not None or line.id in credited:
+            continue
+        credit = min(line.total, excess)
+        excess -= credit
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=line.kind,
+                description=f"{CANCELLED_PREFIX}{line.description}"[:200],
+                amount=-credit,
+                quantity=1,
+                fsa_eligible=line.fsa_eligible,
+                service_date=line.service_date,
+                credits_line_id=line.id,
+            )
+        )
     if owed <= 0:
         invoice.status = InvoiceStatus.VOID
     await recompute(session, invoice)

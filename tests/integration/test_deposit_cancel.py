@@ -394,3 +394,23 @@ async def test_the_desk_cancelling_from_the_staff_page_refunds_the_deposit_and_o
     assert page.status_code == 200, page.text
     assert "void" in page.text.lower()
     await assert_no_visit_that_did_not_happen_owes_a_balance(engine)
+
+
+async def test_a_deposit_the_desk_refunded_before_cancelling_is_not_credited_twice(
+    client: Client, factory: Factory, sandbox: StripeSandbox, engine: AsyncEngine
+) -> None:
+    desk = await _practice_asks_a_deposit(client, factory)
+    booked = await _booked_and_paid(client, sandbox)
+    invoice = await _invoice_of(client, desk, booked["appointment"]["id"])
+    [deposit] = invoice["payments"]
+    refunded = await client.post(
+        f"/api/v1/payments/{deposit['id']}/refunds", json={"amount": DEPOSIT, "reason": ""}, headers=desk.headers
+    )
+    assert refunded.status_code == 201, refunded.text
+    await _desk_cancels(client, desk, booked)
+    assert _refunds(sandbox) == [DEPOSIT], "nothing more is refunded"
+    invoice = await _invoice_of(client, desk, booked["appointment"]["id"])
+    assert (invoice["status"], invoice["total"], invoice["paid"], invoice["balance"]) == ("void", 0, 0, 0)
+    [body] = await _mail(engine, "visit_cancelled")
+    assert "deposit" not in body, "no deposit was left to tell about"
+    await assert_no_visit_that_did_not_happen_owes_a_balance(engine)
