@@ -46,5 +46,6 @@ def reconcile(limit: int) -> None:
     )
     click.echo(
         f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
-        f"{counts['followed_up']} settled invoices followed up; {counts['deposit_refunds']} pending deposit refunds sent"
+        f"{counts['followed_up']} settled invoices followed up; "
+        f"{counts['deposit_refunds']} pending deposit refunds sent"
     )
