@@ -8,6 +8,7 @@ import click
 
 from billing.reconcile import reconcile as reconcile_all
 from billing.runtime import get_gateway
+from billing.visits import send_held_refunds
 from billing.wiring import install
 from scheduler.db import build_alchemy_config
 from scheduler.settings import get_settings
@@ -22,14 +23,17 @@ def stripe() -> None:
 @click.option("--limit", default=100, show_default=True, help="At most this many events.")
 def reconcile(limit: int) -> None:
     """Replay the events whose webhook delivery failed (last 30 days) and the parked ones; each is applied at
-    most once. Then close the pay links of settled invoices and send refunds of money received twice."""
+    most once. Then close the pay links of settled invoices and send refunds of money received twice, and the
+    deposit refunds cancellations wrote that Stripe has not answered yet (same keys: made once)."""
     settings = get_settings()
     install(settings)
 
     async def work() -> dict[str, int]:
         config = build_alchemy_config(settings, pooled=False)
         try:
-            return await reconcile_all(config, get_gateway(), limit)
+            counts = await reconcile_all(config, get_gateway(), limit)
+            counts["deposit_refunds"] = await send_held_refunds(config, limit)
+            return counts
         finally:
             await config.get_engine().dispose()
             await get_gateway().close()
@@ -42,5 +46,6 @@ def reconcile(limit: int) -> None:
     )
     click.echo(
         f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
-        f"{counts['followed_up']} settled invoices followed up"
+        f"{counts['followed_up']} settled invoices followed up; "
+        f"{counts['deposit_refunds']} pending deposit refunds sent"
     )

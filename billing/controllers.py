@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
-from billing import invoices, packages, parking, payments, plans, policy, webhooks
+from billing import invoices, packages, parking, payments, plans, policy, visits, webhooks
 from billing.models import Invoice, ParkedWebhookEvent, Payment, StripeCustomer
 from billing.runtime import get_gateway
 from billing.schemas import (
@@ -238,7 +238,7 @@ class PaymentController(Controller):
     async def refund(
         self, db_session: DbSession, staff: CurrentStaff, payment_id: FromPath[str], data: JSONBody[RefundCreate]
     ) -> RefundOut:
-        refund = await payments.refund_payment(
+        refund = await visits.refund_payment(
             db_session,
             parse_uuid(payment_id, "payment_id"),
             payments.RefundIn(

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, parking, payments
+from billing import invoices, parking, payments, visits
 from billing.gateway import PaymentError
 from billing.models import Invoice, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
@@ -246,7 +246,7 @@ class CheckoutPagesController(Controller):
         invoice = await invoices.get_invoice(db_session, payment.invoice_id)
         try:
             line_id = _line_id(data.line_id)
-            await payments.refund_payment(
+            await visits.refund_payment(
                 db_session,
                 payment.id,
                 payments.RefundIn(amount=_amount(data.amount, invoice.currency), reason=data.reason, line_id=line_id),

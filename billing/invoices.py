@@ -190,9 +190,18 @@ async def _add_service_line(
 
 
 async def checkout(session: AsyncSession, practice: Practice, appointment: Appointment) -> Invoice:
-    """The desk checks a visit out: its invoice with the service line and any deposit already paid."""
+    """The desk checks a visit out: its invoice with the service line and any deposit already paid. A cancelled
+    visit's invoice, if it has one, is shown as it stands (its deposit can be refunded from it); nothing is added."""
     await write_lock(session)
     await session.refresh(appointment)
+    if appointment.status is AppointmentStatus.CANCELLED:
+        existing = await invoice_for_appointment(session, appointment.id)
+        if existing is not None:
+            return existing
+        raise InvalidTransition(
+            "Nothing was charged for this cancelled appointment: it has no invoice.",
+            appointment_status=appointment.status.value,
+        )
     if appointment.status not in CHECKOUT_STATUSES:
         raise InvalidTransition(
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be checked out.",
@@ -262,3 +271,65 @@ async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) 
         )
     )
     return await recompute(session, invoice)
+
+
+# --- a visit that did not happen -------------------------------------------------------------------------------
+
+CARE_KINDS = (LineKind.SERVICE, LineKind.ADDON)
+CANCELLED_PREFIX = "Cancelled: "
+
+
+async def close_for_cancelled_visit(session: AsyncSession, invoice: Invoice) -> Invoice:
+    """Settle the books of a visit that did not happen (cancelled, released, a no-show), under the invoice's lock:
+    its care lines (service, add-ons) get credit lines "Cancelled: …" for what the invoice still charges beyond
+    its fees (a refund the desk already credited against the visit is not credited twice), so the total is what
+    is still owed for it — its fees. With no fee the invoice ends `void` (nothing owed; any money taken is
+    refunded, which its payments' refunds show); with a fee it is paid once the fee is. Idempotent."""
+    lines = await lines_of(session, invoice)
+    credited = {line.credits_line_id for line in lines if line.description.startswith(CANCELLED_PREFIX)}
+    owed = sum(line.total for line in lines if line.kind is LineKind.FEE)
+    excess = sum(line.total for line in lines) - owed
+    for line in lines:
+        if excess <= 0:
+            break
+        if line.kind not in CARE_KINDS or line.total <= 0 or line.credits_line_id is not None or line.id in credited:
+            continue
+        credit = min(line.total, excess)
+        excess -= credit
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=line.kind,
+                description=f"{CANCELLED_PREFIX}{line.description}"[:200],
+                amount=-credit,
+                quantity=1,
+                fsa_eligible=line.fsa_eligible,
+                service_date=line.service_date,
+                credits_line_id=line.id,
+            )
+        )
+    if owed <= 0:
+        invoice.status = InvoiceStatus.VOID
+    await recompute(session, invoice)
+    if invoice.status is not InvoiceStatus.VOID and invoice.total <= 0 and invoice.paid <= 0:
+        invoice.status = InvoiceStatus.VOID  # its fee was waived and given back: nothing owed, nothing kept
+        await session.flush()
+    return invoice
+
+
+async def reopen_for_reinstated_visit(session: AsyncSession, invoice: Invoice) -> Invoice:
+    """A released visit was put back (its deposit came late but its time was still free): its care lines are
+    owed again — the "Cancelled: …" credits `close_for_cancelled_visit` wrote are removed — and it is open."""
+    for line in await lines_of(session, invoice):
+        if (
+            line.kind in CARE_KINDS
+            and line.credits_line_id is not None
+            and line.description.startswith(CANCELLED_PREFIX)
+        ):
+            await session.delete(line)
+    await recompute(session, invoice)  # totals first: a void invoice may hold the deposit its lines now owe
+    if invoice.status is InvoiceStatus.VOID:
+        invoice.status = InvoiceStatus.OPEN
+        invoice.settled_at = None
+        await recompute(session, invoice)
+    return invoice

@@ -53,6 +53,12 @@ class PlanPaymentMode(enum.StrEnum):
 
 
 class InvoiceStatus(enum.StrEnum):
+    """`void`: nothing is owed — the visit did not happen (cancelled, its hold released, no fee kept). Money taken
+    for it is given back, and the void invoice's payments carry those refunds (pending, succeeded, or failed for
+    the desk to retry). There is deliberately no separate `refunded` status: it would say what the refunds already
+    say, and every reader of the status (checkout, documents, reports) would have to learn a second "closed".
+    A visit that did not happen but kept a fee (a deposit kept as the late-cancel or no-show fee) ends `paid`."""
+
     OPEN = "open"
     PAID = "paid"
     VOID = "void"

@@ -548,3 +548,52 @@ async def refunds_of(session: AsyncSession, payment: Payment) -> list[Refund]:
     return list(
         await session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.created_at))
     )
+
+
+# --- refunds of money taken for a visit that did not happen ---------------------------------------------------
+
+
+def write_cancellation_refund(
+    session: AsyncSession,
+    payment: Payment,
+    amount: int,
+    *,
+    key: str,
+    reason: str,
+    refund_id: uuid.UUID | None = None,
+) -> Refund:
+    """A pending refund of a card payment for a visit that did not happen, written (not sent) under the caller's
+    invoice lock. Its key is derived from the payment (`deposit_refund:<payment id>`) and so is its id, so any
+    retry names the same refund (a desk refund passes its own `refund_id`). Unlike a desk refund it writes no
+    credit line: the visit's own lines are credited by `invoices.close_for_cancelled_visit`, and the money given
+    back simply lowers what was paid."""
+    refund = Refund(payment_id=payment.id, amount=amount, reason=reason[:200], line_id=None)
+    refund.id = refund_id or uuid.uuid5(payment.id, key)
+    refund.idempotency_key = key
+    refund.status = RefundStatus.PENDING
+    session.add(refund)
+    payment.refunded += amount
+    return refund
+
+
+async def send_written_refund(session: AsyncSession, refund_id: uuid.UUID, *, commit_first: bool) -> Refund:
+    """Send a refund written earlier and not yet answered, and record the answer. `commit_first` ends the
+    caller's transaction (which must hold nothing but reads, or the refund's own writing) before the call, so
+    no lock is held across the network; without it the call runs in the caller's transaction, whose retry
+    resends the same key. A refusal is recorded (failed, for the desk) and not raised. An unreachable gateway
+    leaves a committed refund pending for the next sweep (`billing.visits.send_held_refunds`) or the
+    `charge.refunded` webhook; inside the caller's transaction it is raised, so that transaction rolls back and
+    its own retry (a webhook redelivery) resends the key."""
+    refund = await session.get_one(Refund, refund_id, populate_existing=True)
+    payment = await session.get_one(Payment, refund.payment_id)
+    invoice = await session.get_one(Invoice, payment.invoice_id)
+    if refund.status is not RefundStatus.PENDING or refund.gateway_refund_id or not payment.gateway_payment_intent:
+        return refund
+    try:
+        return await _send_refund(session, invoice, refund, payment.gateway_payment_intent, persist_first=commit_first)
+    except GatewayUnavailable:
+        if not commit_first:
+            raise
+        return await session.get_one(Refund, refund_id)
+    except PaymentError:
+        return await session.get_one(Refund, refund_id)

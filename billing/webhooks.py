@@ -141,7 +141,7 @@ async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Paymen
         # since, so it may have gone to someone else or under time off: release it here (calendar lock first,
         # the order bookings take) and settle it like any late deposit, re-checked or refunded.
         await lock_calendar_within_write(session)
-        booking.release_hold(session, appointment, now)
+        await booking.release_hold(session, appointment, now)
         await session.flush()
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
@@ -179,7 +179,7 @@ async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> No
     if payment.purpose == "deposit" and invoice.appointment_id is not None:
         appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
         if appointment.status is AppointmentStatus.PENDING_PAYMENT:
-            booking.release_hold(session, appointment, invoices.utcnow())
+            await booking.release_hold(session, appointment, invoices.utcnow())
         # The checkout is closed: no payment can come for this visit, so what was held for it is never sent.
         await mail.drop_held(session, [appointment.id])
     await invoices.recompute(session, invoice)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
+
 from billing import visits
 from billing.controllers import (
     BillingSetupController,
@@ -54,3 +56,8 @@ def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[A
     else:
         set_gateway_factory(lambda: build_default_gateway(settings))
     return ROUTE_HANDLERS
+
+
+async def after_response(request: Request[Any, Any, Any]) -> None:
+    """Billing's work after a response and its commit: send the refunds a cancellation wrote."""
+    await visits.send_refunds_after_response(request)

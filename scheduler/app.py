@@ -6,7 +6,7 @@ from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -83,6 +83,11 @@ CSRF_EXEMPT = ["^/api/", "^/webhooks/", "^/feeds/"]
 CLI_COMMANDS = [stripe_cli]
 # No request body Carebook reads comes near this; anything larger is refused (413) before it is read.
 MAX_BODY_BYTES = 1024 * 1024
+
+
+async def after_response(request: Request[Any, Any, Any]) -> None:
+    await billing_wiring.after_response(request)
+    await flush_outbox_after_response(request)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
@@ -191,8 +196,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         # Undecodable text, NUL characters and non-JSON bodies are refused before any handler reads them.
         before_request=check_request,
         exception_handlers={**EXCEPTION_HANDLERS, **IDEMPOTENCY_HANDLERS},
-        # The outbox is flushed after the response (and the commit), never inside the request.
-        after_response=flush_outbox_after_response,
+        # The outbox is flushed, and refunds written by a cancellation sent, after the response (and the commit),
+        # never inside the request.
+        after_response=after_response,
         debug=settings.debug,
         **overrides,
     )

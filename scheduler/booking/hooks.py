@@ -4,7 +4,10 @@
 transaction as the change, so a callback that fails rolls the change back with it.
 
 - `on_status_change`: after an appointment moves from one status to another (arrive, complete, no-show,
-  cancel). Billing charges no-show and late-cancel fees here, and auto-charges a completed series visit.
+  cancel, an unpaid hold released). Billing charges no-show and late-cancel fees here, resolves a cancelled
+  visit's deposit, and auto-charges a completed series visit. A callback may answer one sentence for the client
+  about their money ("Your $30.00 deposit will be refunded …"): the cancellation e-mail prints it as it is, so
+  the scheduler tells the client what happened without knowing anything of payments.
 - `on_online_booking`: after a client books online, before the response. A callback that answers a
   `PaymentHold` turns the booking into a `pending_payment` hold that expires at `expires_at`
   unless paid; the client is sent to `checkout_url`. The booking's confirmation is then queued held for the
@@ -34,7 +37,9 @@ class PaymentHold:
     expires_at: dt.datetime
 
 
-StatusChangeHook = Callable[["AsyncSession", "Appointment", "AppointmentStatus", "AppointmentStatus"], Awaitable[None]]
+StatusChangeHook = Callable[
+    ["AsyncSession", "Appointment", "AppointmentStatus", "AppointmentStatus"], Awaitable[str | None]
+]
 OnlineBookingHook = Callable[["AsyncSession", "Practice", "Appointment", str], Awaitable[PaymentHold | None]]
 
 on_status_change: list[StatusChangeHook] = []
@@ -54,9 +59,14 @@ def register_online_booking(hook: OnlineBookingHook) -> None:
 
 async def status_changed(
     session: AsyncSession, appointment: Appointment, old: AppointmentStatus, new: AppointmentStatus
-) -> None:
+) -> list[str]:
+    """Run every callback; the sentences they answered for the client, in order."""
+    notes: list[str] = []
     for hook in list(on_status_change):
-        await hook(session, appointment, old, new)
+        note = await hook(session, appointment, old, new)
+        if note:
+            notes.append(note)
+    return notes
 
 
 async def online_booking_hold(

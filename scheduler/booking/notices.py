@@ -100,12 +100,15 @@ async def booking_confirmed(
     )
 
 
-async def deposit_refunded(session: AsyncSession, practice: Practice, appointment: Appointment, amount: str) -> None:
-    """A deposit that came after its hold was released, for a time booked since: not booked, `amount` refunded."""
+async def deposit_refunded(
+    session: AsyncSession, practice: Practice, appointment: Appointment, amount: str, *, cancelled: bool = False
+) -> None:
+    """A deposit that came after its hold was released, for a time booked since: not booked, `amount` refunded.
+    `cancelled`: it came for a visit cancelled while its checkout was still open, and is refunded for that."""
     client = await session.get_one(Client, appointment.client_id)
     visit = await visit_facts(session, practice, appointment)
     body = mail.render(
-        "deposit_refunded.txt",
+        "deposit_refunded_cancelled.txt" if cancelled else "deposit_refunded.txt",
         first_name=client.first_name,
         practice=PracticeFacts.of(practice),
         visit=visit,
@@ -115,7 +118,7 @@ async def deposit_refunded(session: AsyncSession, practice: Practice, appointmen
     await mail.enqueue(
         session,
         to=client.email,
-        subject=f"Not booked, deposit refunded: {visit.service_name}, {visit.when}",
+        subject=f"{'Cancelled' if cancelled else 'Not booked'}, deposit refunded: {visit.service_name}, {visit.when}",
         body_text=body,
         kind="deposit_refunded",
         practice_id=practice.id,
@@ -161,9 +164,16 @@ async def visit_rescheduled(
 
 
 async def visit_cancelled(
-    session: AsyncSession, practice: Practice, appointment: Appointment, *, base_url: str | None = None
+    session: AsyncSession,
+    practice: Practice,
+    appointment: Appointment,
+    *,
+    base_url: str | None = None,
+    money: Sequence[str] = (),
 ) -> None:
-    """The visit was cancelled (by the client or the practice). The reason is not repeated: it may be clinical."""
+    """The visit was cancelled (by the client or the practice). The reason is not repeated: it may be clinical.
+    `money` is what the status hooks said happened to the client's money (a deposit refunded or kept as the
+    fee), printed as it is."""
     if appointment.start_at <= _now():
         return
     base = _base(base_url)
@@ -174,6 +184,7 @@ async def visit_cancelled(
         first_name=client.first_name,
         practice=PracticeFacts.of(practice),
         visit=visit,
+        money=list(money),
         portal_url=portal_url(base, practice),
     )
     await mail.enqueue(

@@ -281,31 +281,39 @@ async def lock_calendar(session: AsyncSession) -> None:
     await release_expired_holds(session, utcnow())
 
 
-def release_hold(session: AsyncSession, appointment: Appointment, now: dt.datetime) -> None:
-    """Release one unpaid online hold (its checkout closed, or its time ran out), with its audit event; the bulk
-    form for every expired hold is `release_expired_holds`."""
+async def release_hold(session: AsyncSession, appointment: Appointment, now: dt.datetime) -> None:
+    """Release one unpaid online hold (its checkout closed, or its time ran out), with its audit event, and tell
+    the status hooks (billing voids its invoice); the bulk form for every expired hold is `release_expired_holds`."""
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = HOLD_EXPIRED
     appointment.cancelled_at = now
     _record(session, appointment, SYSTEM, "hold_released")
+    await session.flush()
+    await hooks.status_changed(session, appointment, AppointmentStatus.PENDING_PAYMENT, AppointmentStatus.CANCELLED)
 
 
 async def release_expired_holds(session: AsyncSession, now: dt.datetime) -> None:
     """Cancel the unpaid holds whose time ran out, so their time can be booked again (the database's
-    no-double-booking constraint still counts them live until this runs).
+    no-double-booking constraint still counts them live until this runs), and tell the status hooks of each.
 
     Their held confirmations stay held, never sent: the client's checkout may still be paid, and then
     `reinstate_released_hold` sends them if the time is still free (billing drops them otherwise)."""
-    await session.execute(
-        update(Appointment)
-        .where(
-            Appointment.status == AppointmentStatus.PENDING_PAYMENT,
-            Appointment.hold_expires_at.is_not(None),
-            Appointment.hold_expires_at <= now,
+    released = list(
+        await session.scalars(
+            update(Appointment)
+            .where(
+                Appointment.status == AppointmentStatus.PENDING_PAYMENT,
+                Appointment.hold_expires_at.is_not(None),
+                Appointment.hold_expires_at <= now,
+            )
+            .values(status=AppointmentStatus.CANCELLED, cancel_reason=HOLD_EXPIRED, cancelled_at=now)
+            .returning(Appointment.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=AppointmentStatus.CANCELLED, cancel_reason=HOLD_EXPIRED, cancelled_at=now)
-        .execution_options(synchronize_session=False)
     )
+    for appointment_id in released:
+        appointment = await session.get_one(Appointment, appointment_id, populate_existing=True)
+        await hooks.status_changed(session, appointment, AppointmentStatus.PENDING_PAYMENT, AppointmentStatus.CANCELLED)
 
 
 async def load_calendars(
@@ -882,10 +890,10 @@ async def cancel(
     _record(session, appointment, actor, "cancelled", reason=appointment.cancel_reason, late=late)
     await touch_series(session, appointment)
     await session.flush()
-    await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
+    money = await hooks.status_changed(session, appointment, previous, AppointmentStatus.CANCELLED)
     if previous is AppointmentStatus.PENDING_PAYMENT:
         await mail.drop_held(session, [appointment.id])  # cancelled before it was paid: never confirmed
-    await notices.visit_cancelled(session, practice, appointment, base_url=base_url)
+    await notices.visit_cancelled(session, practice, appointment, base_url=base_url, money=money)
     return appointment
 
 

@@ -317,10 +317,13 @@ def test_email_templates_see_only_client_safe_facts() -> None:
     allowed |= {"expires_text", "valid_minutes", "questionnaire_url"}
     allowed |= {"amount", "pay_url"}  # billing's pay link and its deposit refunded when the time was taken
     allowed |= {"paid", "card"}  # money paid twice, refunded to the card (brand and last 4 digits only)
+    # What happened to a cancelled visit's deposit (sentences billing answers), and the fee notice's amounts.
+    allowed |= {"money", "fee_name", "fee", "kept", "rest", "returned"}
     templates = list(Path(TEMPLATES_DIR, "emails").glob("*.txt"))
     assert {t.name for t in templates} >= {"series_booked.txt", "series_rescheduled.txt", "series_cancelled.txt"}
     assert {t.name for t in templates} >= {"deposit_refunded.txt", "overpayment_refunded.txt"}
-    assert len(templates) == 11
+    assert {t.name for t in templates} >= {"deposit_refunded_cancelled.txt", "fee_notice.txt"}
+    assert len(templates) == 13
     for template in templates:
         source = template.read_text()
         assert jinja2.meta.find_undeclared_variables(environment.parse(source)) <= allowed, template.name
