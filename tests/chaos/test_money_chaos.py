@@ -323,11 +323,6 @@ def run_chaos(app_settings: Settings, budget_minutes: float, report: Callable[[s
 
 
 @pytest.mark.chaos
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: late successes, retried deposits, SQLite locks and stranded deposits break the money "
-    "invariants until the money fixes land",
-)
 def test_money_stays_right_under_chaos(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     def progress(line: str) -> None:
         with capsys.disabled():  # `make chaos` shows it is still hunting

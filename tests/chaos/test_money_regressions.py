@@ -16,8 +16,6 @@ from billing.sandbox import Fault
 from scheduler.settings import Settings
 from tests.chaos.world import MoneyWorld, Visit
 
-ISSUE_14 = pytest.mark.xfail(strict=False, reason="issue 14: fixed by the money branches; the mark goes when they land")
-
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[MoneyWorld]:
@@ -189,7 +187,6 @@ def test_no_shows_and_card_saves_beside_webhook_writes_answer_no_5xx(world: Mone
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_cancelling_an_unpaid_held_visit_leaves_no_invoice_owing(world: MoneyWorld) -> None:
     """The desk cancels a visit still held for its deposit: the invoice stayed open owing the full price."""
     visit = _booked_online(world)
@@ -199,7 +196,6 @@ def test_cancelling_an_unpaid_held_visit_leaves_no_invoice_owing(world: MoneyWor
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_an_abandoned_deposit_checkout_leaves_no_invoice_owing(world: MoneyWorld) -> None:
     """The client walks away from the deposit checkout; the session expires and the hold is released: the
     invoice stayed open owing the full price."""
@@ -213,7 +209,6 @@ def test_an_abandoned_deposit_checkout_leaves_no_invoice_owing(world: MoneyWorld
     assert world.visit_status(world.ledger(), visit) == "cancelled"
 
 
-@ISSUE_14
 @pytest.mark.parametrize("who", ["desk", "client"])
 def test_a_paid_deposit_of_a_visit_cancelled_outside_the_window_is_resolved(world: MoneyWorld, who: str) -> None:
     """A deposit paid, then the visit cancelled well ahead (desk or the client's manage link): the $30 stayed
@@ -229,7 +224,6 @@ def test_a_paid_deposit_of_a_visit_cancelled_outside_the_window_is_resolved(worl
     world.check(strict=True)
 
 
-@ISSUE_14
 def test_a_deposit_refunded_in_full_leaves_no_invoice_owing(world: MoneyWorld) -> None:
     """The desk refunds a paid deposit and cancels the visit: the invoice stayed open with the full price owed."""
     visit = _booked_online(world, "early")
