@@ -88,4 +88,7 @@ async def charge_found_card_gone(
     payment.status = PaymentStatus.FAILED
     payment.failure_code = gone.code
     payment.failure_message = gone.detail
+    # The card it names no longer exists: the desk's pages show none (the failure says why).
+    payment.card_brand = None
+    payment.card_last4 = None
     await forget(session, client_id, missing, customer=card.customer, payment_method=card.payment_method)
