@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from scheduler.booking import hooks
 from scheduler.booking import services as booking
 from scheduler.booking.controllers import calendar_url, manage_url
 from scheduler.booking.models import Appointment, AppointmentStatus
@@ -368,6 +369,8 @@ class BookingPagesController(Controller):
                 "choose_again": choose_again,
                 "time_href": url(f"{base}/time", **ids, week=start.date().isoformat()),
                 "action": f"{base}/details",
+                # What the practice's payment rules mean for this booking (billing answers through the hook).
+                "payment_notes": await hooks.booking_page_notes(db_session, practice),
             },
             status_code=status,
         )
