@@ -219,6 +219,6 @@ async def expire_card_setup(session: AsyncSession, checkout_session_id: str) -> 
     setup.status = CardSetupStatus.EXPIRED
     appointment = await session.get_one(Appointment, setup.appointment_id, populate_existing=True)
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
-        booking.release_hold(session, appointment, visits.utcnow())
+        await booking.release_hold(session, appointment, visits.utcnow())
     await mail.drop_held(session, [appointment.id])
     await session.flush()
