@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PaymentHold:
-    """The online booking must be paid (a deposit) by `expires_at` at `checkout_url` (whose link lives as long)."""
+    """The online booking must be paid (a deposit), or a card saved (the practice's `card_required`), by
+    `expires_at` at `checkout_url` (whose link lives as long)."""
 
     checkout_url: str
     expires_at: dt.datetime

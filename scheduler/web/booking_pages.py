@@ -220,7 +220,8 @@ class BookingPagesController(Controller):
             error = FormError(exc.detail, field_name if field_name in CLIENT_FIELDS else None)
             return await self._details(db_session, practice, data, errors=[error], status=exc.status, failure=exc)
         if booked.checkout_url:
-            # The practice asks for a deposit: the client pays on the checkout page, which comes back here.
+            # The practice asks for a deposit (or a card on file): the client pays (or saves a card) on the hosted
+            # checkout page, which comes back to billing's return page.
             return Redirect(path=booked.checkout_url, status_code=303)
         return Redirect(
             path=url(f"/p/{practice.slug}/manage/{booked.manage_token}", booked="1"),
