@@ -17,7 +17,8 @@ Rules every caller follows (see /shared/specs/stripe.md "Exactly-once"):
 
 The errors are `CarebookError`s, so a controller that lets one escape answers with problem+json:
 402 `card_declined` / `authentication_required`, 409 `idempotency_conflict`, 503 `gateway_unavailable`,
-400 `invalid_webhook`, 422 `payment_rejected`.
+400 `invalid_webhook`, 422 `payment_rejected` (and `MissingObject`, its `resource_missing` kind), 409
+`card_not_on_file` (raised by billing, not the gateway, when a `MissingObject` was the client's saved card).
 """
 
 from __future__ import annotations
@@ -256,6 +257,32 @@ class PaymentRejected(PaymentError):
         super().__init__(message, stripe_code=stripe_code, param=param)
         self.stripe_code = stripe_code
         self.param = param
+
+
+class MissingObject(PaymentRejected):
+    """The processor has no such object (Stripe's `resource_missing`): a customer or payment method we stored is
+    gone — the sandbox's account was reset, the key switched from test to live, someone deleted it. `param` names
+    the parameter that pointed at it (`customer`, `payment_method`, ...). Billing turns it into `CardNotOnFile`
+    where the object was the client's saved card, and forgets that card."""
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        super().__init__(message, stripe_code="resource_missing", param=param)
+
+    @property
+    def customer_gone(self) -> bool:
+        return self.param == "customer"
+
+
+class CardNotOnFile(PaymentError):
+    """The client's saved card (or the customer it was saved on) no longer exists at the processor. The card has
+    been forgotten; the desk asks the client for a new one. The sentence is ours: never the processor's."""
+
+    status = 409
+    code = "card_not_on_file"
+    title = "The saved card is no longer on file"
+
+    def __init__(self) -> None:
+        super().__init__("The saved card is no longer on file — ask the client for a new one.")
 
 
 class InvalidWebhook(PaymentError):

@@ -276,13 +276,41 @@ class PaymentPolicy(TenantScoped, Base):
 
 
 class StripeCustomer(TenantScoped, Base):
-    """The client's customer at the gateway and the card saved for off-session charges."""
+    """The client's customer at the gateway and the card saved for off-session charges.
+
+    The processor may forget either (`resource_missing`: its account reset, the key switched from test to live):
+    the card is then cleared, and a customer found gone leaves `customer_id` empty and `generation` one higher, so
+    the next customer is created under a fresh idempotency key (`billing.saved_cards.customer_key`) rather than
+    the old key replaying the customer that no longer exists."""
 
     __tablename__ = "stripe_customer"
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), unique=True)
-    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     default_payment_method: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    card_brand: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+
+
+class CardSetupStatus(enum.StrEnum):
+    PENDING = "pending"  # the visit is held; the client has not saved a card yet
+    SAVED = "saved"
+    EXPIRED = "expired"  # the setup page closed unused: the hold was released
+
+
+class CardSetup(TenantScoped, Base):
+    """A card the client saves before an online booking is kept (the policy's `card_required`, no deposit): one
+    per held visit, opened as a Checkout Session in `setup` mode under the key `card_setup:<appointment id>`."""
+
+    __tablename__ = "card_setup"
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment.id", ondelete="RESTRICT"), unique=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[CardSetupStatus] = mapped_column(_enum(CardSetupStatus), default=CardSetupStatus.PENDING)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    gateway_checkout_session: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    checkout_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     card_brand: Mapped[str | None] = mapped_column(String(20), nullable=True)
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
 

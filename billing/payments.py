@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, packages, settlement
+from billing import invoices, packages, saved_cards, settlement
 from billing.gateway import (
     AuthenticationRequired,
     CardDeclined,
+    CardNotOnFile,
     ChargeResult,
+    CheckoutSession,
     GatewayUnavailable,
+    MissingObject,
     PaymentError,
+    SavedCard,
 )
 from billing.models import (
     Invoice,
@@ -71,11 +76,11 @@ async def customer_for(session: AsyncSession, client_id: uuid.UUID) -> StripeCus
     return link
 
 
-async def open_customer(client: Client) -> str:
+async def open_customer(client: Client, generation: int = 0) -> str:
     """Create (or, by its key `customer:<client id>`, find again) the client's customer at the gateway. Network
-    only: the caller records it."""
+    only: the caller records it. `generation` counts the client's customers found gone (`billing.saved_cards`)."""
     return await get_gateway().ensure_customer(
-        f"customer:{client.id}",
+        saved_cards.customer_key(client.id, generation),
         email=client.email,
         name=f"{client.first_name} {client.last_name}".strip(),
         metadata={"client_id": str(client.id), "practice_id": str(client.practice_id)},
@@ -85,9 +90,13 @@ async def open_customer(client: Client) -> str:
 async def ensure_customer(session: AsyncSession, client: Client) -> StripeCustomer:
     """The client's customer at the gateway (created once: key `customer:<client id>`). Name and e-mail only."""
     existing = await customer_for(session, client.id)
-    if existing is not None:
+    if existing is not None and existing.customer_id:
         return existing
-    customer_id = await open_customer(client)
+    customer_id = await open_customer(client, existing.generation if existing is not None else 0)
+    if existing is not None:  # its customer was found gone: this is the fresh one
+        existing.customer_id = customer_id
+        await session.flush()
+        return existing
     link = StripeCustomer(client_id=client.id, customer_id=customer_id)
     session.add(link)
     await session.flush()
@@ -101,14 +110,50 @@ async def save_card(session: AsyncSession, client: Client, payment_method: str) 
     # The gateway first, outside SQLite's write lock: both keys are derived from the client and the card
     # (`customer:<client id>`, `attach:<client id>:<card>`), so a retry reaches the same customer and card.
     existing = await customer_for(session, client.id)
+    generation = existing.generation if existing is not None else 0
+    stored = existing.customer_id if existing is not None else None
     await end_reads_before_call(session)
-    customer_id = existing.customer_id if existing is not None else await open_customer(client)
-    card = await get_gateway().attach_card(
-        f"attach:{client.id}:{payment_method}", customer=customer_id, payment_method=payment_method
-    )
+    try:
+        customer_id, card = await _attach(client, payment_method, stored, generation)
+    except MissingObject as exc:
+        if stored is None or not exc.customer_gone:
+            raise
+        # The customer we stored is gone at the processor: forget it, and save the card on a fresh customer
+        # under a fresh key (committed first: the key is derived from the new generation).
+        await begin_write(session)
+        await saved_cards.forget(session, client.id, exc, customer=stored, payment_method=None)
+        link = await customer_for(session, client.id)
+        generation = link.generation if link is not None else generation + 1
+        await persist_before_call(session)
+        customer_id, card = await _attach(client, payment_method, None, generation)
     # Then record it in one write transaction: a save racing this one (or a deposit's checkout) may have
     # linked the customer meanwhile, and the key made it the same customer.
     await begin_write(session)
+    link = await link_customer(session, client, customer_id)
+    if link.customer_id == customer_id:
+        link.default_payment_method = card.payment_method_id
+        link.card_brand = card.brand
+        link.card_last4 = card.last4
+    await session.flush()
+    return link
+
+
+async def _attach(
+    client: Client, payment_method: str, customer_id: str | None, generation: int
+) -> tuple[str, SavedCard]:
+    customer_id = customer_id or await open_customer(client, generation)
+    card = await get_gateway().attach_card(
+        f"attach:{client.id}:{payment_method}{saved_cards.fresh_suffix(generation)}",
+        customer=customer_id,
+        payment_method=payment_method,
+    )
+    return customer_id, card
+
+
+async def link_customer(session: AsyncSession, client: Client, customer_id: str) -> StripeCustomer:
+    """Record the client's customer (opened at the gateway outside any write) once the write lock is held: a new
+    link, or the fresh customer of a link whose customer was found gone. A link that names another customer
+    keeps it (a racing save made it first under the same key)."""
     await session.execute(
         insert_unless_conflict(
             session,
@@ -119,12 +164,49 @@ async def save_card(session: AsyncSession, client: Client, payment_method: str) 
             customer_id=customer_id,
         )
     )
-    link = (await session.execute(select(StripeCustomer).where(StripeCustomer.client_id == client.id))).scalar_one()
-    link.default_payment_method = card.payment_method_id
-    link.card_brand = card.brand
-    link.card_last4 = card.last4
-    await session.flush()
+    link = (
+        await session.execute(
+            select(StripeCustomer)
+            .where(StripeCustomer.client_id == client.id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if link.customer_id is None:
+        link.customer_id = customer_id
     return link
+
+
+async def client_checkout(session: AsyncSession, client: Client, key: str, **params: Any) -> CheckoutSession:
+    """A Checkout Session naming the client's customer (opened now when there is none), for a link the client
+    follows (a deposit, a card to save). The caller has only read so far: the read is ended before the network.
+    A stored customer found gone is forgotten and the session opened on a fresh one, under keys made fresh by the
+    link's new generation (`billing.saved_cards`), so the client never meets the processor's error. Returns inside
+    a write transaction in which the customer is linked; the caller records the session there."""
+    link = await customer_for(session, client.id)
+    generation = link.generation if link is not None else 0
+    stored = link.customer_id if link is not None else None
+    await end_reads_before_call(session)
+    gateway = get_gateway()
+    try:
+        customer_id = stored or await open_customer(client, generation)
+        checkout = await gateway.create_checkout_session(
+            key + saved_cards.fresh_suffix(generation), customer=customer_id, **params
+        )
+    except MissingObject as exc:
+        if stored is None or not exc.customer_gone:
+            raise
+        await begin_write(session)
+        await saved_cards.forget(session, client.id, exc, customer=stored, payment_method=None)
+        link = await customer_for(session, client.id)
+        generation = link.generation if link is not None else generation + 1
+        await persist_before_call(session)  # the fresh keys are derived from the generation just written
+        customer_id = await open_customer(client, generation)
+        checkout = await gateway.create_checkout_session(
+            key + saved_cards.fresh_suffix(generation), customer=customer_id, **params
+        )
+    await begin_write(session)
+    await link_customer(session, client, customer_id)
+    return checkout
 
 
 def _metadata(invoice: Invoice, payment: Payment) -> dict[str, str]:
@@ -267,11 +349,11 @@ async def take_tender(
 async def _charge_saved_card(
     session: AsyncSession, practice: Practice, invoice: Invoice, payment: Payment, *, base_url: str
 ) -> Payment:
-    customer = await customer_for(session, invoice.client_id)
-    if customer is None or not customer.default_payment_method:
+    card = saved_cards.on_file(await customer_for(session, invoice.client_id))
+    if card is None:
         raise RuleViolation("The client has no saved card.", rule="no_saved_card", field="method")
     payment.idempotency_key = payment.idempotency_key or f"charge:{payment.id}"
-    payment.card_brand, payment.card_last4 = customer.card_brand, customer.card_last4
+    payment.card_brand, payment.card_last4 = card.brand, card.last4
     key, amount, currency = payment.idempotency_key, payment.amount, payment.currency
     metadata = _metadata(invoice, payment)
     payment_id, invoice_id = payment.id, invoice.id
@@ -279,8 +361,8 @@ async def _charge_saved_card(
     try:
         result = await get_gateway().charge_saved_card(
             key,
-            customer=customer.customer_id,
-            payment_method=customer.default_payment_method,
+            customer=card.customer,
+            payment_method=card.payment_method,
             amount=amount,
             currency=currency.lower(),
             metadata=metadata,
@@ -288,6 +370,9 @@ async def _charge_saved_card(
         )
     except GatewayUnavailable:
         raise  # the row stays pending with its key: the retry resends it
+    except MissingObject as exc:
+        await card_gone(session, invoice_id, payment_id, exc, card)
+        raise CardNotOnFile from exc
     except AuthenticationRequired as exc:
         invoice = await invoices.lock_invoice(session, invoice_id)
         payment = await session.get_one(Payment, payment_id, populate_existing=True)
@@ -326,6 +411,22 @@ async def _charge_saved_card(
     return payment
 
 
+async def card_gone(
+    session: AsyncSession,
+    invoice_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    missing: MissingObject,
+    used: saved_cards.CardOnFile,
+) -> None:
+    """The saved card (or its customer) a committed payment row was sent with is gone at the processor: the row
+    fails as `card_not_on_file`, the card is forgotten, and both are committed before the 409 goes out."""
+    invoice = await invoices.lock_invoice(session, invoice_id)
+    payment = await session.get_one(Payment, payment_id, populate_existing=True)
+    await saved_cards.charge_found_card_gone(session, payment, invoice.client_id, missing, used)
+    await invoices.recompute(session, invoice)
+    await session.commit()
+
+
 def _return_url(base_url: str, practice: Practice) -> str:
     return f"{base_url}/p/{practice.slug}/checkout/return?session_id={{CHECKOUT_SESSION_ID}}"
 
@@ -336,19 +437,27 @@ async def _send_pay_link(
     """A Checkout Session for the payment's amount, e-mailed to the client through the outbox."""
     client = await session.get_one(Client, invoice.client_id)
     customer = await ensure_customer(session, client)
+    customer_id, invoice_id, payment_id = customer.customer_id, invoice.id, payment.id
     payment.idempotency_key = payment.idempotency_key or f"paylink:{payment.id}"
     await persist_before_call(session)
-    checkout = await get_gateway().create_checkout_session(
-        payment.idempotency_key,
-        customer=customer.customer_id,
-        amount=payment.amount,
-        currency=payment.currency.lower(),
-        description=f"Payment to {practice.name}",
-        success_url=_return_url(base_url, practice),
-        cancel_url=f"{base_url}/p/{practice.slug}",
-        metadata=_metadata(invoice, payment),
-        save_card=True,
-    )
+    try:
+        checkout = await get_gateway().create_checkout_session(
+            payment.idempotency_key,
+            customer=customer_id,
+            amount=payment.amount,
+            currency=payment.currency.lower(),
+            description=f"Payment to {practice.name}",
+            success_url=_return_url(base_url, practice),
+            cancel_url=f"{base_url}/p/{practice.slug}",
+            metadata=_metadata(invoice, payment),
+            save_card=True,
+        )
+    except MissingObject as exc:
+        if customer_id is None:
+            raise
+        # No card was named: only a customer found gone is forgotten (see `saved_cards.forget`).
+        await card_gone(session, invoice_id, payment_id, exc, saved_cards.CardOnFile(customer_id, "", None, None))
+        raise CardNotOnFile from exc
     await invoices.write_lock(session)
     payment.gateway_checkout_session = checkout.id
     payment.checkout_url = checkout.url

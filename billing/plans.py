@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, packages, payments
-from billing.gateway import GatewayUnavailable, PaymentError
+from billing import invoices, packages, payments, saved_cards
+from billing.gateway import GatewayUnavailable, MissingObject, PaymentError
 from billing.models import (
     Invoice,
     PackagePurchase,
@@ -138,8 +138,8 @@ async def _charge_visit(session: AsyncSession, practice: Practice, invoice: Invo
     key = f"visit:{appointment.id}"
     if await session.scalar(select(Payment.id).where(Payment.idempotency_key == key)) is not None:
         return
-    customer = await payments.customer_for(session, appointment.client_id)
-    if customer is None or not customer.default_payment_method:
+    card = saved_cards.on_file(await payments.customer_for(session, appointment.client_id))
+    if card is None:
         log.info("plan visit left for the desk: no saved card", extra={"invoice_id": str(invoice.id)})
         return
     payment = Payment(
@@ -151,16 +151,16 @@ async def _charge_visit(session: AsyncSession, practice: Practice, invoice: Invo
         refunded=0,
         purpose="plan_visit",
         idempotency_key=key,
-        card_brand=customer.card_brand,
-        card_last4=customer.card_last4,
+        card_brand=card.brand,
+        card_last4=card.last4,
     )
     session.add(payment)
     await session.flush()
     try:
         result = await get_gateway().charge_saved_card(
             key,
-            customer=customer.customer_id,
-            payment_method=customer.default_payment_method,
+            customer=card.customer,
+            payment_method=card.payment_method,
             amount=payment.amount,
             currency=invoice.currency.lower(),
             metadata={
@@ -173,6 +173,9 @@ async def _charge_visit(session: AsyncSession, practice: Practice, invoice: Invo
         )
     except GatewayUnavailable:
         return  # pending with its key: payment_intent.succeeded or reconcile settles it
+    except MissingObject as exc:  # the visit stays open for the desk, which asks for a new card
+        await saved_cards.charge_found_card_gone(session, payment, appointment.client_id, exc, card)
+        return
     except PaymentError as exc:
         payments.mark_failed(payment, exc)
         await session.flush()

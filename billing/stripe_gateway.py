@@ -25,6 +25,7 @@ from billing.gateway import (
     GatewayUnavailable,
     IdempotencyConflict,
     InvalidWebhook,
+    MissingObject,
     PaymentError,
     PaymentRejected,
     RefundResult,
@@ -121,6 +122,8 @@ def translate_error(exc: stripe.StripeError) -> PaymentError:  # noqa: PLR0911
         return GatewayUnavailable(exc.user_message or "The payment processor could not be reached.")
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return GatewayUnavailable("The payment processor refused our credentials.", retryable=False)
+    if isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing":
+        return MissingObject(exc.user_message, param=exc.param)
     if isinstance(exc, stripe.InvalidRequestError):
         return PaymentRejected(exc.user_message, stripe_code=exc.code, param=exc.param)
     return GatewayUnavailable(exc.user_message or "The payment processor failed.")

@@ -38,9 +38,9 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from billing import invoices, payments, plans
+from billing import invoices, payments, plans, saved_cards
 from billing.documents.links import DEPOSIT_CHECKOUT, LinkExpired, LinkInvalid, make_token, read_token
-from billing.gateway import GatewayUnavailable, PaymentError
+from billing.gateway import GatewayUnavailable, MissingObject, PaymentError
 from billing.models import (
     DepositKind,
     Invoice,
@@ -52,7 +52,6 @@ from billing.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
-    StripeCustomer,
 )
 from billing.money import deposit_amount, format_money
 from billing.policy import get_policy
@@ -63,7 +62,7 @@ from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
-from scheduler.db import begin_write, insert_unless_conflict, scope_session, session_scope, unscoped
+from scheduler.db import scope_session, session_scope, unscoped
 from scheduler.errors import Gone, InvalidInput, InvalidTransition, NotFound, RuleViolation
 from scheduler.format import format_stamp
 from scheduler.mail import services as mail
@@ -184,16 +183,14 @@ async def open_deposit_checkout(session: AsyncSession, practice: Practice, token
         return payment.checkout_url
     service = await session.get_one(Service, appointment.service_id)
     client = await session.get_one(Client, appointment.client_id)
-    customer = await payments.customer_for(session, client.id)
-    if session.in_transaction():
-        await session.commit()  # only read so far: end it before the network call
     # The practice's wall clock: a 9 PM visit in New York is already tomorrow in UTC.
     when = format_stamp(appointment.start_at, ZoneInfo(practice.timezone))
     try:
-        customer_id = customer.customer_id if customer is not None else await payments.open_customer(client)
-        checkout = await get_gateway().create_checkout_session(
+        # Nothing written yet: the read is ended before the network call (see `payments.client_checkout`).
+        checkout = await payments.client_checkout(
+            session,
+            client,
             payment.idempotency_key or f"deposit:{appointment.id}",
-            customer=customer_id,
             amount=payment.amount,
             currency=payment.currency.lower(),
             description=f"Deposit for {service.name}, {when}",
@@ -213,18 +210,6 @@ async def open_deposit_checkout(session: AsyncSession, practice: Practice, token
         raise GatewayUnavailable(STRIPE_AWAY) from exc
     if checkout.url is None:
         raise GatewayUnavailable(STRIPE_AWAY)
-    await begin_write(session)
-    if customer is None:
-        await session.execute(
-            insert_unless_conflict(
-                session,
-                StripeCustomer,
-                ["client_id"],
-                practice_id=practice.id,
-                client_id=client.id,
-                customer_id=customer_id,
-            )
-        )
     # Two openings racing write the same session (Stripe replayed the key); a webhook may have settled the
     # payment meanwhile, which this leaves alone (only these two columns are written).
     payment.gateway_checkout_session = checkout.id
@@ -398,8 +383,8 @@ async def charge_fee(
     amount -= covered
     if amount <= 0:
         return  # the deposit pays it
-    customer = await payments.customer_for(session, appointment.client_id)
-    if customer is None or not customer.default_payment_method:
+    card = saved_cards.on_file(await payments.customer_for(session, appointment.client_id))
+    if card is None:
         log.info("fee left on the invoice: no saved card", extra={"invoice_id": str(invoice.id), "fee": kind})
         return
     payment = Payment(
@@ -411,16 +396,16 @@ async def charge_fee(
         refunded=0,
         purpose=kind,
         idempotency_key=key,
-        card_brand=customer.card_brand,
-        card_last4=customer.card_last4,
+        card_brand=card.brand,
+        card_last4=card.last4,
     )
     session.add(payment)
     await session.flush()
     try:
         result = await get_gateway().charge_saved_card(
             key,
-            customer=customer.customer_id,
-            payment_method=customer.default_payment_method,
+            customer=card.customer,
+            payment_method=card.payment_method,
             amount=amount,
             currency=invoice.currency.lower(),
             metadata={
@@ -433,6 +418,9 @@ async def charge_fee(
         )
     except GatewayUnavailable:
         return  # pending: the payment_intent.succeeded webhook or reconcile settles it
+    except MissingObject as exc:  # the fee stays on the invoice; the desk asks for a new card
+        await saved_cards.charge_found_card_gone(session, payment, appointment.client_id, exc, card)
+        return
     except PaymentError as exc:
         payments.mark_failed(payment, exc)
         await session.flush()

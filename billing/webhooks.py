@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, parking, payments, settlement, visits
+from billing import card_setup, invoices, parking, payments, settlement, visits
 from billing.gateway import GatewayUnavailable, WebhookEvent
 from billing.models import (
     ClientDispute,
@@ -157,14 +157,25 @@ def _hold_ran_out(appointment: Appointment, now: dt.datetime) -> bool:
     return appointment.hold_expires_at is not None and appointment.hold_expires_at <= now
 
 
+def _is_setup(event: WebhookEvent) -> bool:
+    """A Checkout Session in `setup` mode saves a card and pays nothing (`billing.card_setup`); a session's mode
+    never changes, so the event's word for it is as good as a re-read."""
+    return event.data.get("mode") == "setup"
+
+
 async def _on_checkout_completed(session: AsyncSession, event: WebhookEvent) -> None:
-    if event.object_id:
+    if event.object_id and _is_setup(event):
+        await card_setup.confirm_card_setup(session, event.object_id)
+    elif event.object_id:
         await confirm_checkout(session, event.object_id)
 
 
 async def _on_checkout_expired(session: AsyncSession, event: WebhookEvent) -> None:
     """An abandoned checkout: the pending payment failed and the visit's hold is released."""
     if not event.object_id:
+        return
+    if _is_setup(event):
+        await card_setup.expire_card_setup(session, event.object_id)
         return
     checkout = await get_gateway().retrieve_checkout_session(event.object_id)
     payment = await _payment_where(session, Payment.gateway_checkout_session == event.object_id)

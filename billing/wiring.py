@@ -10,7 +10,8 @@ from typing import Any
 
 from litestar import Request
 
-from billing import visits
+from billing import card_setup, visits
+from billing.card_pages import CardSetupPages
 from billing.controllers import (
     BillingSetupController,
     CheckoutController,
@@ -36,6 +37,7 @@ ROUTE_HANDLERS: list[Any] = [
     PlanBillingController,
     CheckoutReturnPage,
     DepositLinkPage,
+    CardSetupPages,
     CheckoutPagesController,
     stripe_webhook,
 ]
@@ -50,6 +52,9 @@ def build_default_gateway(settings: Settings) -> PaymentGateway:
 def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[Any]:
     hooks.register_status_change(visits.visit_status_changed)
     hooks.register_online_booking(visits.deposit_hold)
+    # After the deposit's: a deposit's checkout saves the card already, so a card setup is only for no deposit.
+    hooks.register_online_booking(card_setup.card_setup_hold)
+    hooks.register_booking_page(card_setup.booking_note)
     set_link_secret(settings.secret_key)
     if gateway is not None:
         set_gateway(gateway)

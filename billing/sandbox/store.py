@@ -322,6 +322,12 @@ class SandboxStore:
             yield work
             work.flush()
 
+    def forget(self, object_id: str) -> None:
+        """Lose one object, as an account whose customer was deleted in Stripe's dashboard (tests); its
+        idempotency records stay, so a key that created it still replays it, as at Stripe."""
+        with self._serialised() as conn:
+            conn.execute(delete(objects_table).where(objects_table.c.id == object_id))
+
     def clear(self) -> None:
         """Forget everything (tests start each case from an empty account)."""
         with self._serialised() as conn:

@@ -13,6 +13,8 @@ transaction as the change, so a callback that fails rolls the change back with i
   unless paid; the client is sent to `checkout_url`. The booking's confirmation is then queued held for the
   visit (`scheduler.mail.services.release_held` sends it when billing fulfils the deposit), and a deposit
   that arrives after the hold was released goes through `services.reinstate_released_hold`.
+- `on_booking_page`: what the client should know about money before pressing "Book" (a card will be saved,
+  nothing charged now): each callback answers one sentence or None, and the booking page prints them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PaymentHold:
-    """The online booking must be paid (a deposit) by `expires_at` at `checkout_url` (whose link lives as long)."""
+    """The online booking must be paid (a deposit), or a card saved (the practice's `card_required`), by
+    `expires_at` at `checkout_url` (whose link lives as long)."""
 
     checkout_url: str
     expires_at: dt.datetime
@@ -42,8 +45,11 @@ StatusChangeHook = Callable[
 ]
 OnlineBookingHook = Callable[["AsyncSession", "Practice", "Appointment", str], Awaitable[PaymentHold | None]]
 
+BookingPageHook = Callable[["AsyncSession", "Practice"], Awaitable[str | None]]
+
 on_status_change: list[StatusChangeHook] = []
 on_online_booking: list[OnlineBookingHook] = []
+on_booking_page: list[BookingPageHook] = []
 
 
 def register_status_change(hook: StatusChangeHook) -> None:
@@ -55,6 +61,17 @@ def register_status_change(hook: StatusChangeHook) -> None:
 def register_online_booking(hook: OnlineBookingHook) -> None:
     if hook not in on_online_booking:
         on_online_booking.append(hook)
+
+
+def register_booking_page(hook: BookingPageHook) -> None:
+    if hook not in on_booking_page:
+        on_booking_page.append(hook)
+
+
+async def booking_page_notes(session: AsyncSession, practice: Practice) -> list[str]:
+    """The sentences the booking page shows before "Book", in the order the callbacks were registered."""
+    notes = [await hook(session, practice) for hook in list(on_booking_page)]
+    return [note for note in notes if note]
 
 
 async def status_changed(

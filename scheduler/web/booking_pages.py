@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from scheduler.booking import hooks
 from scheduler.booking import services as booking
 from scheduler.booking.controllers import calendar_url, manage_url
 from scheduler.booking.models import Appointment, AppointmentStatus
@@ -219,7 +220,8 @@ class BookingPagesController(Controller):
             error = FormError(exc.detail, field_name if field_name in CLIENT_FIELDS else None)
             return await self._details(db_session, practice, data, errors=[error], status=exc.status, failure=exc)
         if booked.checkout_url:
-            # The practice asks for a deposit: the client pays on the checkout page, which comes back here.
+            # The practice asks for a deposit (or a card on file): the client pays (or saves a card) on the hosted
+            # checkout page, which comes back to billing's return page.
             return Redirect(path=booked.checkout_url, status_code=303)
         return Redirect(
             path=url(f"/p/{practice.slug}/manage/{booked.manage_token}", booked="1"),
@@ -368,6 +370,8 @@ class BookingPagesController(Controller):
                 "choose_again": choose_again,
                 "time_href": url(f"{base}/time", **ids, week=start.date().isoformat()),
                 "action": f"{base}/details",
+                # What the practice's payment rules mean for this booking (billing answers through the hook).
+                "payment_notes": await hooks.booking_page_notes(db_session, practice),
             },
             status_code=status,
         )

@@ -131,3 +131,27 @@ async def test_deposit_online_then_desk_checkout_tip_retail_saved_card_and_refun
     await expect(page.locator("#payments li", has_text="Saved card")).to_contain_text("refunded $18.00")
     await expect(page.locator("#invoice-lines")).to_contain_text("Refund: Arnica gel")
     await expect(page.locator("#receipt-link")).to_be_visible()
+
+
+async def test_card_required_booking_saves_a_card_without_charging_then_books(
+    page: Page, owner_api: httpx.AsyncClient
+) -> None:
+    policy = await owner_api.put("/api/v1/billing/policy", json={"deposit_kind": "none", "card_required": True})
+    assert policy.status_code == 200, policy.text
+    await page.goto("/p/demo/book")
+    await page.get_by_role("link", name=MASSAGE).click()
+    await page.get_by_role("link", name="Any available therapist").click()
+    slot, _, _ = await _first_slot_from(page, dt.datetime.now(NEW_YORK).date() + dt.timedelta(days=3))
+    await slot.click()
+    # Before "Book", the client is told a card will be saved and nothing charged.
+    await expect(page.locator(".payment-note")).to_contain_text("nothing is charged now")
+    await page.get_by_label("First name").fill("Ann")
+    await page.get_by_label("Last name").fill("Lee")
+    await page.get_by_label("E-mail").fill("ann.card@example.test")
+    await page.get_by_role("button", name="Book this appointment").click()
+    await expect(page).to_have_url(re.compile(r"/sandbox/checkout/cs_"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Save a card")
+    await page.locator("#pay").click()
+    await expect(page).to_have_url(re.compile(r"/p/demo/card-saved\?session_id=cs_"))
+    await expect(page.get_by_text("Nothing was charged")).to_be_visible()
+    await expect(page.get_by_test_id("visit-confirmed")).to_be_visible()

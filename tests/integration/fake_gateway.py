@@ -25,6 +25,7 @@ from billing.gateway import (
     GatewayUnavailable,
     IdempotencyConflict,
     InvalidWebhook,
+    MissingObject,
     PaymentRejected,
     RefundResult,
     SavedCard,
@@ -59,6 +60,17 @@ class FakeGateway:
         self.timeout_after_charge = 0  # the next N charges are applied, then the answer is lost
         self.unavailable = 0  # the next N calls fail before reaching the processor
         self.undelivered: list[WebhookEvent] = []
+        self.gone: set[str] = set()  # customers deleted at the processor (`forget_customer`)
+
+    def forget_customer(self, customer: str) -> None:
+        """The processor loses a customer (deleted in the dashboard, a fresh account): calls naming it answer
+        `resource_missing`, as `StripeGateway` translates it."""
+        self.gone.add(customer)
+        self.cards.pop(customer, None)
+
+    def _exists(self, customer: str | None) -> None:
+        if customer is not None and customer in self.gone:
+            raise MissingObject(f"No such customer: '{customer}'", param="customer")
 
     @property
     def is_sandbox(self) -> bool:
@@ -95,8 +107,9 @@ class FakeGateway:
 
     async def attach_card(self, idempotency_key: str, *, customer: str, payment_method: str) -> SavedCard:
         self._gate()
+        self._exists(customer)
         if payment_method not in CARDS:
-            raise PaymentRejected("No such PaymentMethod", stripe_code="resource_missing", param="payment_method")
+            raise MissingObject(f"No such PaymentMethod: '{payment_method}'", param="payment_method")
         brand, last4, _ = CARDS[payment_method]
         card = SavedCard(payment_method_id=payment_method, brand=brand, last4=last4, customer_id=customer)
         self.cards.setdefault(customer, []).insert(0, card)
@@ -135,6 +148,7 @@ class FakeGateway:
         description: str | None = None,
     ) -> ChargeResult:
         self._gate()
+        self._exists(customer)
         params = ("charge", customer, payment_method, amount, currency)
         replay = self._replay(idempotency_key, params)
         if replay is not None:
@@ -181,6 +195,7 @@ class FakeGateway:
         expires_at: dt.datetime | None = None,
     ) -> CheckoutSession:
         self._gate()
+        self._exists(customer)
         params = ("checkout", customer, amount, currency)
         replay = self._replay(idempotency_key, params)
         if replay is not None:

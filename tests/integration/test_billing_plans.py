@@ -65,6 +65,26 @@ async def test_auto_charge_plan_charges_each_completed_occurrence_once(
     assert {key.split(":")[0] for key in fake.charges} == {"visit"}
 
 
+async def test_a_series_charge_on_a_card_stripe_forgot_leaves_the_visit_for_the_desk_and_clears_the_card(
+    client: Client, factory: Factory, fake: FakeGateway
+) -> None:
+    desk = await desk_with_client(client, factory)
+    plan = await plan_for(factory, desk)
+    await save_card(client, desk)
+    await client.put("/api/v1/billing/plans", json={"plan_id": plan, "mode": "auto_charge"}, headers=desk.headers)
+    appointment = await plan_visit(client, factory, desk, plan, hour=9)
+    [customer] = fake.cards
+    fake.forget_customer(customer)
+    done = await client.post(f"/api/v1/appointments/{appointment}/complete", headers=desk.headers)
+    assert done.status_code == 200, done.text
+    inv = await checkout(client, desk, appointment)
+    assert inv["balance"] == desk.price
+    assert [(p["status"], p["failure_code"]) for p in inv["payments"]] == [("failed", "card_not_on_file")]
+    billing = (await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)).json()
+    assert (billing["has_saved_card"], billing["card_last4"]) == (False, None)
+    assert fake.charges == []
+
+
 async def test_package_plan_draws_one_session_per_completed_occurrence(
     client: Client, factory: Factory, fake: FakeGateway
 ) -> None:
