@@ -496,27 +496,37 @@ async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
     return payment
 
 
-async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: RefundIn) -> Refund:
-    """Give back up to what is left of a payment. A credit line keeps the invoice's balance where it was:
-    it names the refunded line (a returned retail item) or reads "Refund"."""
-    payment = await get_payment(session, payment_id)
+def check_refund_input(data: RefundIn) -> None:
+    """The refund form's own fields: a positive amount and a short reason."""
     if data.amount <= 0:
         raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
     if len(data.reason) > 200:
         raise InvalidInput("At most 200 characters.", field="reason")
-    invoice = await invoices.lock_invoice(session, payment.invoice_id)
-    await session.refresh(payment)
-    if payment.method is PaymentMethod.PACKAGE:
-        raise RuleViolation("A package session is not refunded as money.", rule="package_not_refundable")
+
+
+def check_refundable(payment: Payment, amount: int) -> None:
+    """Only a succeeded payment is refunded, and never beyond what is left of it (read under the invoice's lock)."""
     if payment.status is not PaymentStatus.SUCCEEDED:
         raise InvalidTransition("Only a payment that succeeded can be refunded.", payment_status=payment.status.value)
-    if data.amount > payment.refundable:
+    if amount > payment.refundable:
         raise RuleViolation(
             f"At most {format_money(payment.refundable, payment.currency)} of this payment is left to refund.",
             rule="exceeds_refundable",
             field="amount",
             refundable=payment.refundable,
         )
+
+
+async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: RefundIn) -> Refund:
+    """Give back up to what is left of a payment. A credit line keeps the invoice's balance where it was:
+    it names the refunded line (a returned retail item) or reads "Refund"."""
+    payment = await get_payment(session, payment_id)
+    check_refund_input(data)
+    invoice = await invoices.lock_invoice(session, payment.invoice_id)
+    await session.refresh(payment)
+    if payment.method is PaymentMethod.PACKAGE:
+        raise RuleViolation("A package session is not refunded as money.", rule="package_not_refundable")
+    check_refundable(payment, data.amount)
     line: InvoiceLine | None = None
     if data.line_id is not None:
         line = await session.scalar(

@@ -63,7 +63,7 @@ from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
 from scheduler.db import scope_session, session_scope, unscoped
-from scheduler.errors import Gone, InvalidInput, InvalidTransition, NotFound, RuleViolation
+from scheduler.errors import Gone, NotFound
 from scheduler.format import format_stamp
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
@@ -497,19 +497,8 @@ async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: pay
     payment = await session.get_one(Payment, payment_id, populate_existing=True)
     if payment.method not in payments.CARD_METHODS or payment.gateway_payment_intent is None:
         return await payments.refund_payment(session, payment_id, data)
-    if data.amount <= 0:
-        raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
-    if len(data.reason) > 200:
-        raise InvalidInput("At most 200 characters.", field="reason")
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        raise InvalidTransition("Only a payment that succeeded can be refunded.", payment_status=payment.status.value)
-    if data.amount > payment.refundable:
-        raise RuleViolation(
-            f"At most {format_money(payment.refundable, payment.currency)} of this payment is left to refund.",
-            rule="exceeds_refundable",
-            field="amount",
-            refundable=payment.refundable,
-        )
+    payments.check_refund_input(data)
+    payments.check_refundable(payment, data.amount)
     refund_id = uuid.uuid4()
     refund = payments.write_cancellation_refund(
         session,
