@@ -207,16 +207,12 @@ async def _settle_intent(session: AsyncSession, intent_id: str | None, metadata:
     result = await get_gateway().retrieve_payment_intent(intent)
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
     await session.refresh(payment)
-    if result.succeeded and payment.status is not PaymentStatus.SUCCEEDED:
-        payments.apply_charge(payment, result)
-        await settlement.payment_succeeded(session, invoice, payment)
-    elif payment.status is PaymentStatus.PENDING and _client_may_retry(payment, result.status):
+    if not result.succeeded and payment.status is PaymentStatus.PENDING and _client_may_retry(payment, result.status):
         # The client is still on the hosted page and may try another card: not final (see module docstring).
         payment.failure_code = result.last_error_code
         payment.failure_message = (result.last_error_message or "")[:500] or None
-    elif payment.status is PaymentStatus.PENDING:
-        payments.apply_charge(payment, result)
-        await invoices.recompute(session, invoice)
+    else:
+        await payments.record_charge(session, invoice, payment, result)
     return payment
 
 
