@@ -10,8 +10,12 @@ the retry has to send the same key. So for those calls this module **commits the
 call** (`persist_before_call`) — the one place billing services commit — and keeps the outcome facts
 (declined, failed) committed too before the 402 goes out. The desk's retry of the same tender (same
 method and amount on the same invoice) finds the pending row and resends its key; the gateway replays
-the first result and nothing is charged twice. Keys derived from the visit are deterministic, so those
-calls run inside the caller's transaction.
+the first result and nothing is charged twice.
+
+The saved card is charged in one place, `charge_saved_card`, for the desk's tender, a series visit and a fee: a
+fee's or a series visit's row is written pending by the visit's status change and sent by `billing.card_charges`
+once that transaction has committed. A refund under a key derived from its payment (`refund_the_rest`) may run
+inside the caller's transaction: its retry after a rollback resends the same key.
 """
 
 from __future__ import annotations

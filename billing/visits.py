@@ -3,7 +3,8 @@
 These are the callbacks `scheduler.booking.hooks` runs (registered by `billing.wiring`), inside the
 booking transaction. Their idempotency keys come from the visit (`deposit:<appointment id>`,
 `no_show_fee:<appointment id>`, `late_cancel_fee:<appointment id>`), so a retried request resends the
-same key and is never charged twice, even though the rows are written in the caller's transaction.
+same key and is never charged twice. A fee's charge is only written here, pending, in the caller's transaction:
+it is sent once that transaction has committed (`billing.card_charges`), never across the booking's locks.
 A fee that cannot be charged (no saved card, a decline) never undoes the no-show or the cancellation:
 the fee stays on the visit's invoice for the desk, with the failure recorded on its payment.
 
