@@ -123,7 +123,8 @@ def document_lines(lines: Sequence[InvoiceLine], service_date: dt.date, currency
         shown = document_line(line, service_date, by_id)
         if line.id in after and after[line.id] != line.total:
             taken = line.total - after[line.id]
-            label = labels.get(line.id, "discount").lower()
+            named = labels.get(line.id, "discount")
+            label = named[:1].lower() + named[1:]
             listed, less = format_money(line.total, currency), format_money(taken, currency)
             shown = dataclasses.replace(
                 shown,
