@@ -220,7 +220,7 @@ class CheckoutPagesController(Controller):
                 amount = -amount  # the desk types the discount as a positive number
             quantity = int(data.quantity) if data.quantity.strip().isdigit() else 0
             if data.fsa_eligible not in FSA_CHOICES:
-                raise InvalidInput("Choose yes, no or the kind's default.", field="fsa_eligible")
+                raise InvalidInput("Choose yes, no or the default for the kind.", field="fsa_eligible")
             await invoices.add_line(
                 db_session,
                 invoice.id,

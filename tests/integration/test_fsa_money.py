@@ -19,9 +19,11 @@ from tests.integration.billing_helpers import (
     visit,
 )
 from tests.integration.booking_helpers import NEW_YORK, Client
+from tests.integration.clinical_helpers import post_form, sign_in
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import pdf_text as pdf_lines
 from tests.integration.fake_gateway import FakeGateway
+from tests.integration.test_mail_and_portal import HTML
 
 __all__ = ["fake"]
 
@@ -252,3 +254,48 @@ async def test_a_payment_acknowledgement_dates_its_tender(client: Client, factor
     ack = next(d for d in listed if d["kind"] == "payment_ack")
     text = pdf_text((await client.get(ack["pdf_url"], headers=desk.headers)).content)
     assert f"Paid {today_text()} · Cash" in text
+
+
+async def test_the_desks_line_form_has_an_fsa_switch_defaulting_to_the_kind_and_a_discount_target(
+    client: Client, factory: Factory, fake: FakeGateway
+) -> None:
+    desk = await desk_with_client(client, factory)
+    appointment = await visit(client, desk)
+    inv = await checkout(client, desk, appointment)
+    page_path = f"/staff/invoices/{inv['id']}"
+    await sign_in(client, desk.staff.user.email)
+    page = await client.get(page_path, headers=HTML)
+    assert 'name="fsa_eligible"' in page.text
+    assert "As the kind says (add-on yes; retail, tip, discount, fee no)" in page.text
+
+    for form in (
+        {"kind": "addon", "description": "Aromatherapy", "amount": "10", "fsa_eligible": "no"},  # comfort, not care
+        {"kind": "addon", "description": "Hot stones", "amount": "15", "fsa_eligible": ""},  # the kind's default
+        {"kind": "tip", "description": "Gratuity", "amount": "10", "fsa_eligible": ""},
+        {"kind": "discount", "description": "Visit discount", "amount": "20", "applies_to": service_line(inv)["id"]},
+    ):
+        posted = await post_form(client, f"{page_path}/lines", form, csrf_from=page_path)
+        assert posted.status_code == 303, posted.text
+    refused = await post_form(
+        client,
+        f"{page_path}/lines",
+        {"kind": "tip", "description": "x", "amount": "1", "fsa_eligible": "maybe"},
+        csrf_from=page_path,
+    )
+    assert refused.status_code == 400
+    assert "Choose yes, no or the default for the kind." in refused.text
+
+    lines = {line["description"]: line for line in (await invoice(client, desk, inv["id"]))["lines"]}
+    assert lines["Aromatherapy"]["fsa_eligible"] is False
+    assert lines["Hot stones"]["fsa_eligible"] is True
+    assert lines["Gratuity"]["fsa_eligible"] is False
+    assert lines["Visit discount"]["credits_line_id"] == service_line(inv)["id"]
+    assert lines["Visit discount"]["amount"] == -2000
+
+    assert (await pay(client, desk, inv["id"], "cash", desk.price + 1000 + 1500 + 1000 - 2000)).status_code == 201
+    await complete(client, desk, appointment)
+    text = await receipt_text(client, desk, inv["id"])
+    # the visit's $20 is off the massage alone; the add-on switched off and the tip are not claimed
+    assert amount_after(text, "Eligible subtotal") == desk.price - 2000 + 1500
+    assert amount_after(text, "Not eligible subtotal") == 1000 + 1000
+    assert_eligible_is_paid_money(text)
