@@ -248,8 +248,7 @@ async def pay_visit_with_session(
                 quantity=1,
                 fsa_eligible=line.fsa_eligible,
                 service_date=line.service_date,
-                credits_line_id=line.id,
-                package_id=package.id,
+                credits_line_id=line.id,  # no package_id: that marks a package sold (`activate_purchases`)
             )
         )
     await invoices.recompute(session, invoice)

@@ -23,6 +23,7 @@ from tests.integration.clinical_helpers import post_form, sign_in
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import pdf_text as pdf_lines
 from tests.integration.fake_gateway import FakeGateway
+from tests.integration.test_billing_plans import plan_for, plan_visit
 from tests.integration.test_mail_and_portal import HTML
 
 __all__ = ["fake"]
@@ -228,6 +229,8 @@ async def test_a_package_visit_is_receipted_at_the_sessions_share_with_the_packa
         assert_eligible_is_paid_money(text)
         assert f"Package Three massages, bought {today_text()}, PA-000001" in text
         assert f"Sessions remaining: {3 - len(shares)}" in text
+        billing = await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)
+        assert billing.json()["sessions_remaining"] == 3 - len(shares)  # repricing the visit sold no package
     assert shares == [8333, 8333, 8334]  # $250 / 3, the cent left over on the last session
 
 
@@ -298,4 +301,52 @@ async def test_the_desks_line_form_has_an_fsa_switch_defaulting_to_the_kind_and_
     # the visit's $20 is off the massage alone; the add-on switched off and the tip are not claimed
     assert amount_after(text, "Eligible subtotal") == desk.price - 2000 + 1500
     assert amount_after(text, "Not eligible subtotal") == 1000 + 1000
+    assert_eligible_is_paid_money(text)
+
+
+async def _plan_package(client: Client, factory: Factory, desk: Desk, plan: str, service_id: str) -> None:
+    """A two-session $200 package for `service_id`, bought and named as the plan's way to pay."""
+    package = await _package(client, desk, sessions=2, price=20000, service_id=service_id)
+    await _buy(client, desk, package, hour=9)
+    billing = (await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)).json()
+    chosen = await client.put(
+        "/api/v1/billing/plans",
+        json={"plan_id": plan, "mode": "package", "package_purchase_id": billing["packages"][0]["id"]},
+        headers=desk.headers,
+    )
+    assert chosen.status_code == 200, chosen.text
+
+
+async def test_the_plans_draw_uses_only_a_package_for_the_visits_service_and_at_its_share(
+    client: Client, factory: Factory, fake: FakeGateway
+) -> None:
+    desk = await desk_with_client(client, factory)
+    plan = await plan_for(factory, desk)
+    services = (await client.get("/api/v1/practices/demo/services")).json()["items"]
+    other = next(s for s in services if s["id"] != desk.service_id)
+    await _plan_package(client, factory, desk, plan, other["id"])
+
+    appointment = await plan_visit(client, factory, desk, plan, hour=11)
+    await complete(client, desk, appointment)
+    billing = (await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)).json()
+    assert billing["sessions_remaining"] == 2  # a package of another service is not drawn
+    left = await checkout(client, desk, appointment)
+    assert (left["status"], left["balance"]) == ("open", desk.price)
+
+
+async def test_the_plans_draw_pays_the_visit_at_the_sessions_share(
+    client: Client, factory: Factory, fake: FakeGateway
+) -> None:
+    desk = await desk_with_client(client, factory)
+    plan = await plan_for(factory, desk)
+    await _plan_package(client, factory, desk, plan, desk.service_id)
+
+    appointment = await plan_visit(client, factory, desk, plan, hour=11)
+    await complete(client, desk, appointment)
+    drawn = await checkout(client, desk, appointment)
+    assert (drawn["status"], drawn["total"], drawn["paid"]) == ("paid", 10000, 10000)
+    text = await receipt_text(client, desk, drawn["id"])
+    assert amount_after(text, "Eligible subtotal") == 10000
+    assert f"Package Three massages, bought {today_text()}, PA-000001" in text
+    assert "Sessions remaining: 1" in text
     assert_eligible_is_paid_money(text)
