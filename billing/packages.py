@@ -203,8 +203,8 @@ async def pay_visit_with_session(
     the line is reduced to the session's share and `payment` (a package tender, not yet succeeded) records it.
     The caller holds the invoice lock, marks the payment succeeded and recomputes.
 
-    A session pays for the whole visit, so it is taken before other money for the visit: once part of the
-    service line is paid otherwise it is refused (before any session is used)."""
+    A session pays for the whole visit, so it is taken before other money for the visit: once more has been
+    paid than the invoice's other lines come to, it is refused (before any session is used)."""
     if appointment is None:
         raise RuleViolation("A package session pays for a visit.", rule="package_needs_visit", field="method")
     line = await session.scalar(
@@ -218,7 +218,7 @@ async def pay_visit_with_session(
         .order_by(InvoiceLine.created_at, InvoiceLine.id)
         .limit(1)
     )
-    if line is None or invoice.balance < line.total:
+    if line is None or invoice.paid > max(invoice.total - line.total, 0):
         raise RuleViolation(
             "A package session pays for the whole visit: use it before other tenders, or refund them first.",
             rule="package_after_payment",
@@ -238,13 +238,14 @@ async def pay_visit_with_session(
     if package.sessions == purchase.sessions_total:
         price = package.price
     share = session_share(price, purchase.sessions_total, purchase.sessions_used)
-    if share < line.total:
+    reduction = min(line.total - share, invoice.total - invoice.paid)  # never below what was already paid
+    if reduction > 0:
         session.add(
             InvoiceLine(
                 invoice_id=invoice.id,
                 kind=LineKind.DISCOUNT,
                 description=f"Package session price ({package.name})"[:200],
-                amount=share - line.total,
+                amount=-reduction,
                 quantity=1,
                 fsa_eligible=line.fsa_eligible,
                 service_date=line.service_date,
