@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices, parking, payments, visits
 from billing.gateway import PaymentError
-from billing.models import Invoice, Payment, PaymentStatus, Refund, RefundStatus
+from billing.models import Invoice, InvoiceLine, LineKind, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
 from scheduler.auth import page_staff
 from scheduler.booking import services as booking
@@ -112,6 +112,7 @@ async def checkout_page(
                 "amount": money(line.amount),
                 "total": money(line.total),
                 "fsa": line.fsa_eligible,
+                "fsa_text": _fsa_text(line, lines),
                 "refundable": line.total > 0 and line.credits_line_id is None,
                 "discountable": line.total > 0 and line.credits_line_id is None and line.kind.value != "discount",
             }
@@ -144,6 +145,14 @@ async def checkout_page(
         "error": {"message": error.detail, "field": error.field, "code": error.code} if error else None,
     }
     return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)
+
+
+def _fsa_text(line: InvoiceLine, lines: list[InvoiceLine]) -> str:
+    """A charge says whether it counts; a discount says which line it comes off (receipts print it there)."""
+    if line.kind is not LineKind.DISCOUNT or line.amount >= 0 or line.description.startswith("Refund"):
+        return "yes" if line.fsa_eligible else "no"
+    target = next((other for other in lines if other.id == line.credits_line_id), None)
+    return f"off {target.description}" if target is not None else "off every line, pro rata"
 
 
 async def _paid_twice(session: AsyncSession, practice: Practice, taken: list[Payment]) -> list[dict[str, str]]:
