@@ -189,10 +189,12 @@ async def test_a_correction_with_no_money_moved_reads_correction_not_refund(
     assert "Refunded to" not in text
 
 
-async def _package(client: Client, desk: Desk, *, sessions: int, price: int, service_id: str) -> dict[str, Any]:
+async def _package(
+    client: Client, desk: Desk, *, sessions: int, price: int, service_id: str | None, name: str = "Three massages"
+) -> dict[str, Any]:
     created = await client.post(
         "/api/v1/billing/packages",
-        json={"name": "Three massages", "sessions": sessions, "price": price, "service_id": service_id},
+        json={"name": name, "sessions": sessions, "price": price, "service_id": service_id},
         headers=desk.owner.headers,
     )
     assert created.status_code == 201, created.text
@@ -234,19 +236,27 @@ async def test_a_package_visit_is_receipted_at_the_sessions_share_with_the_packa
     assert shares == [8333, 8333, 8334]  # $250 / 3, the cent left over on the last session
 
 
-async def test_a_package_for_another_service_is_not_used_by_the_desk(
+async def test_the_desk_skips_a_package_for_another_service_and_uses_one_that_covers_the_visit_at_its_share(
     client: Client, factory: Factory, fake: FakeGateway
 ) -> None:
     desk = await desk_with_client(client, factory)
     services = (await client.get("/api/v1/practices/demo/services")).json()["items"]
     other = next(s for s in services if s["id"] != desk.service_id)
-    package = await _package(client, desk, sessions=2, price=16000, service_id=other["id"])
-    await _buy(client, desk, package, hour=9)
+    wrong = await _package(client, desk, sessions=2, price=16000, service_id=other["id"], name="Two chair massages")
+    await _buy(client, desk, wrong, hour=9)
     inv = await checkout(client, desk, await visit(client, desk, hour=11))
     refused = await pay(client, desk, inv["id"], "package", desk.price)
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "no_package_sessions"
     assert (await invoice(client, desk, inv["id"]))["total"] == desk.price  # nothing repriced
+
+    anything = await _package(client, desk, sessions=2, price=19000, service_id=None, name="Any two")
+    await _buy(client, desk, anything, hour=13)
+    redeemed = await pay(client, desk, inv["id"], "package", desk.price)
+    assert redeemed.status_code == 201, redeemed.text
+    assert redeemed.json()["amount"] == 9500  # the newer package, for any service, at its share
+    billing = (await client.get(f"/api/v1/clients/{desk.client_id}/billing", headers=desk.headers)).json()
+    assert billing["sessions_remaining"] == 2 + 1  # the chair massages are untouched
 
 
 async def test_a_payment_acknowledgement_dates_its_tender(client: Client, factory: Factory, fake: FakeGateway) -> None:
