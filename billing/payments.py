@@ -332,15 +332,9 @@ async def take_tender(
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
     if method is PaymentMethod.PACKAGE:
+        # The session pays the visit at its share of the package price, whatever amount was typed.
         appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
-        purchase = await packages.redeem_session(
-            session,
-            client_id=invoice.client_id,
-            service_id=appointment.service_id if appointment else None,
-            appointment_id=invoice.appointment_id,
-            payment_id=payment.id,
-        )
-        payment.package_purchase_id = purchase.id
+        await packages.pay_visit_with_session(session, invoice, payment, appointment)
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
