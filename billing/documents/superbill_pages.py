@@ -40,6 +40,7 @@ def checklist(draft: SuperbillDraft) -> list[dict[str, str | bool]]:
                 "ok": item is None,
                 "detail": item.detail if item else "",
                 "fix_url": draft.fix_pages.url(item.fix) if item else "",
+                "fix_text": item.fix.link_text if item else "",
             }
         )
     return rows

@@ -26,6 +26,18 @@ class FixOn(enum.StrEnum):
     PRACTICE = "practice"
     PLAN = "plan"
 
+    @property
+    def link_text(self) -> str:
+        return FIX_LINK_TEXT[self]
+
+
+FIX_LINK_TEXT = {
+    FixOn.CLIENT: "Edit the client",
+    FixOn.THERAPIST: "Therapist set-up (owners)",
+    FixOn.PRACTICE: "Practice set-up (owners)",
+    FixOn.PLAN: "Open the treatment plan",
+}
+
 
 # Every item, in the order of the CMS-1500 boxes, as the desk's checklist names it.
 REQUIREMENTS = {

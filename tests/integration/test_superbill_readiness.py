@@ -158,8 +158,11 @@ async def test_a_ready_superbill_prints_dob_npi_licence_codes_and_referring_prov
         assert expected in text, expected
 
     await sign_in(client, desk.staff.user.email)
+    visit_page = await client.get(f"/staff/appointments/{appointment}", headers=HTML)
+    assert f'href="/staff/appointments/{appointment}/superbill"' in visit_page.text
     page = await client.get(f"/staff/appointments/{appointment}/superbill", headers=HTML)
     assert page.status_code == 200
+    assert "Ready to issue" in page.text
     assert f'href="/staff/appointments/{appointment}/superbill.pdf"' in page.text
     pdf = await client.get(f"/staff/appointments/{appointment}/superbill.pdf")
     assert pdf.headers["content-type"] == "application/pdf"
