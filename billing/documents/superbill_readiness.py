@@ -69,10 +69,10 @@ class FixPages:
         if fix is FixOn.THERAPIST and self.therapist_id is not None:
             return f"/staff/setup/therapists/{self.therapist_id}"
         if fix is FixOn.PRACTICE:
-            return "/staff/setup"
+            return "/staff/setup#identifiers"
         if fix is FixOn.PLAN:
             return f"/staff/plans/{self.plan_id}" if self.plan_id else f"/staff/clients/{self.client_id}/health"
-        return f"/staff/clients/{self.client_id}"
+        return f"/staff/clients/{self.client_id}#date-of-birth"
 
 
 def missing_for_superbill(snapshot: DocumentSnapshot, refused_codes: Sequence[CodeProblem]) -> tuple[MissingItem, ...]:

@@ -19,7 +19,7 @@ from scheduler.plans.models import TreatmentPlan
 from scheduler.practice.models import Practice, Therapist
 from tests.integration.billing_helpers import Desk, checkout, desk_with_client, invoice, pay, save_card, visit
 from tests.integration.booking_helpers import NEW_YORK, Client, weekday_ahead
-from tests.integration.clinical_helpers import HTML, sign_in
+from tests.integration.clinical_helpers import HTML, post_form, sign_in
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import clinic, pdf_text
 from tests.integration.test_documents_issue import _appointment, _issue
@@ -110,10 +110,10 @@ async def test_a_superbill_missing_what_insurers_need_is_422_listing_every_item(
         "M54.5 is a heading, not a billable ICD-10-CM code: use one of M54.50, M54.51, M54.59."
         in (missing["diagnosis_codes"]["detail"])
     )
-    assert missing["date_of_birth"]["fix_url"] == f"/staff/clients/{desk.client_id}"
+    assert missing["date_of_birth"]["fix_url"] == f"/staff/clients/{desk.client_id}#date-of-birth"
     assert missing["therapist_npi"]["fix_url"] == f"/staff/setup/therapists/{desk.therapist_id}"
     assert missing["diagnosis_codes"]["fix_url"] == f"/staff/plans/{plan['id']}"
-    assert missing["practice_npi_or_ein"]["fix_url"] == "/staff/setup"
+    assert missing["practice_npi_or_ein"]["fix_url"] == "/staff/setup#identifiers"
     for item in missing.values():
         assert item["detail"].rstrip(".") in problem["detail"]
     listed = await client.get(f"/api/v1/clients/{desk.client_id}/documents", headers=desk.headers)
@@ -218,3 +218,48 @@ async def test_issue_superbill_raises_not_ready_without_a_date_of_birth(factory:
         with pytest.raises(SuperbillNotReady) as refused:
             await statements.issue_superbill(session, practice, client_row, appointment_id)
     assert [m["item"] for m in refused.value.extra["missing"]] == ["date_of_birth"]
+
+
+async def test_the_checklists_links_fix_the_date_of_birth_and_the_practice_identifiers(
+    client: Client, factory: Factory
+) -> None:
+    desk = await desk_with_client(client, factory)
+    await _plan(client, desk, codes=["M54.50"], issuer_npi="1122334455")
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, desk.staff.practice.id)
+        practice = await session.get_one(Practice, desk.staff.practice.id)
+        practice.npi = None
+        practice.ein = ""
+    appointment, _, _ = await _paid_visit(client, desk)
+    refused = await client.get(f"/api/v1/appointments/{appointment}/superbill.pdf", headers=desk.headers)
+    assert [m["item"] for m in refused.json()["missing"]] == ["date_of_birth", "practice_npi_or_ein"]
+
+    await sign_in(client, desk.staff.user.email)
+    client_page = f"/staff/clients/{desk.client_id}"
+    bad = await post_form(
+        client, f"{client_page}/date-of-birth", {"date_of_birth": "2999-01-01"}, csrf_from=client_page
+    )
+    assert bad.status_code == 400
+    saved = await post_form(
+        client, f"{client_page}/date-of-birth", {"date_of_birth": "1984-02-29"}, csrf_from=client_page
+    )
+    assert saved.status_code == 303
+    assert "Feb 29, 1984" in (await client.get(client_page, headers=HTML)).text
+
+    await sign_in(client, desk.owner.user.email)
+    wrong = await post_form(client, "/staff/setup/identifiers", {"ein": "12-345", "npi": ""}, csrf_from="/staff/setup")
+    assert wrong.status_code == 400
+    assert "An EIN is nine digits" in wrong.text
+    bad_npi = await post_form(
+        client, "/staff/setup/identifiers", {"ein": "", "npi": "1234567890"}, csrf_from="/staff/setup"
+    )
+    assert bad_npi.status_code == 400
+    assert "check digit" in bad_npi.text
+    ok = await post_form(client, "/staff/setup/identifiers", {"ein": "123456789", "npi": ""}, csrf_from="/staff/setup")
+    assert ok.status_code == 303, ok.text
+
+    superbill = await client.get(f"/api/v1/appointments/{appointment}/superbill.pdf", headers=desk.headers)
+    assert superbill.status_code == 200, superbill.text
+    text = pdf_text(superbill.content)
+    assert "Date of birth Feb 29, 1984" in text
+    assert "EIN 12-3456789" in text
