@@ -17,8 +17,8 @@ from weasyprint import HTML
 from bench.harness import Result, latency_target, paired_median_ms, settle
 from billing.documents import rendering, services
 from billing.documents.models import DocumentRendition, IssuedDocument
-from billing.documents.render_queue import take_committed
 from billing.documents.render import render_html
+from billing.documents.render_queue import take_committed
 from billing.documents.samples import LMN
 from billing.documents.services import VisitCharges
 from billing.documents.snapshot import DocumentLine, LineKind, Tender
