@@ -60,7 +60,9 @@ async def _year_of_documents(factory: Factory, place: Clinic) -> dict[str, Issue
         )
         practice = place.practice
         march = await services.issue_for_invoice(session, practice, visit_charges(place, day=MARCH))
-        discount = DocumentLine(service_date=APRIL, description="Loyalty discount", amount=-20_00, kind=LineKind.DISCOUNT)
+        discount = DocumentLine(
+            service_date=APRIL, description="Loyalty discount", amount=-20_00, kind=LineKind.DISCOUNT
+        )
         april = await services.issue_for_invoice(session, practice, visit_charges(place, day=APRIL, extra=(discount,)))
         old = await services.issue_for_invoice(session, practice, visit_charges(place, day=LAST_YEAR))
         note = await services.issue_credit_note(session, practice, march, amount=30_00, reason="goodwill")
@@ -96,9 +98,12 @@ async def test_the_packet_is_a_cover_the_lmn_and_every_receipt_and_credit_note_o
     assert "FSA/HSA CLAIM PACKET" in cover.upper()
     assert "No. CP-000001" in cover
     assert re.search(r"Eligible total to claim \$190\.00 \$190\.00", cover), cover
-    assert "Mar 2, 2026" in cover and "Apr 6, 2026" in cover
-    assert "EIN 12-3456789" in cover and "NPI 1234567893" in cover
-    assert "Dr. Grace Hopper, DC" in cover and "Jan 15, 2026 to Jan 14, 2027" in cover
+    assert "Mar 2, 2026" in cover
+    assert "Apr 6, 2026" in cover
+    assert "EIN 12-3456789" in cover
+    assert "NPI 1234567893" in cover
+    assert "Dr. Grace Hopper, DC" in cover
+    assert "Jan 15, 2026 to Jan 14, 2027" in cover
     assert "R-000003" not in cover, "a receipt dated in 2025 is not in the 2026 packet"
     lmn_at = next(i for i, page in enumerate(pages) if "Letter of medical necessity on file" in page)
     assert lmn_at == 1, "a cover of two visits fits on one page"
