@@ -68,6 +68,8 @@ class PortalDocumentsController(Controller):
                 "issued_on": d.issued_on,
                 "total": format_money(d.snapshot.total, d.snapshot.currency),
                 "dates": sorted({line.service_date for line in d.snapshot.lines}),
+                # A visit's receipt offers its superbill (made on request, from the receipt).
+                "superbill": str(d.appointment_id) if d.kind == DocumentKind.RECEIPT and d.appointment_id else None,
             }
             for d in reversed(documents)
         ]
@@ -113,6 +115,18 @@ class PortalDocumentsController(Controller):
         self, db_session: DbSession, practice: PathPractice, client: PortalClient, year_pdf: FromPath[str]
     ) -> Response[bytes]:
         document = await claim_packet.issue_claim_packet(db_session, practice, client, parse_year(year_pdf))
+        return pdf_response(document, await services.document_pdf(db_session, document))
+
+    @get("/superbills/{appointment_pdf:str}")
+    async def superbill(
+        self, db_session: DbSession, practice: PathPractice, client: PortalClient, appointment_pdf: FromPath[str]
+    ) -> Response[bytes]:
+        """The superbill of one of the client's own visits that has a receipt (anyone else's reads as not found)."""
+        appointment_id = parse_uuid(parse_pdf_name(appointment_pdf, "appointment_id"), "appointment_id")
+        receipt = await statements.visit_receipt(db_session, appointment_id)
+        if receipt is None or receipt.client_id != client.id:
+            raise NotFound("No receipt for this visit yet: a superbill follows the receipt.", field="appointment_id")
+        document = await statements.issue_superbill(db_session, practice, client, appointment_id)
         return pdf_response(document, await services.document_pdf(db_session, document))
 
     @get("/{document_pdf:str}")
