@@ -165,6 +165,7 @@ async def test_client_sees_the_balance_pays_it_and_downloads_a_superbill_and_the
     await expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
     await page.get_by_role("link", name="Receipts and statements").click()
     await expect(page.get_by_text(f"You owe {_money(owed)}.")).to_be_visible()
+    await page.screenshot(path="/tmp/carebook-portal-balance.png", full_page=True)  # noqa: S108
     await page.get_by_role("button", name=f"Pay now {_money(owed)}").click()
 
     await expect(page).to_have_url(re.compile(r"/sandbox/checkout/cs_\w+$"))
