@@ -15,6 +15,7 @@ once a minute after a response. A download of a document not rendered yet still 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -41,8 +42,25 @@ async def render_one(config: SQLAlchemyAsyncConfig, note: ToRender) -> bool:
         document = await session.get(IssuedDocument, note.document_id)
         if document is None or await services.stored_pdf(session, document) is not None:
             return False
-        await services.document_pdf(session, document)
-        return True
+        pdf = await services.document_pdf(session, document)
+    await _verify_stored(config, note, hashlib.sha256(pdf).hexdigest())
+    return True
+
+
+async def _verify_stored(config: SQLAlchemyAsyncConfig, note: ToRender, sha256: str) -> None:
+    """Read the committed PDF back once and check its digest: what the client downloads is what was rendered.
+    (On PostgreSQL the first reader of a new row also settles its visibility, so the client's first download
+    does not pay for that either.)"""
+    async with config.get_session() as session:
+        scope_session(session, note.practice_id)
+        stored = await session.scalar(
+            select(DocumentRendition.pdf).where(
+                DocumentRendition.document_id == note.document_id, DocumentRendition.is_copy.is_(False)
+            )
+        )
+    if stored is None or hashlib.sha256(stored).hexdigest() != sha256:
+        msg = f"document {note.document_id}: the stored PDF does not read back as rendered"
+        raise RuntimeError(msg)
 
 
 async def render_committed(config: SQLAlchemyAsyncConfig) -> int:
