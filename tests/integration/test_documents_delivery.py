@@ -11,9 +11,10 @@ import uuid
 
 from sqlalchemy import func, select
 
-from billing.documents import issuing
+from billing.documents import issuing, rendering, services
 from billing.documents.delivery import MAIL_KIND
 from billing.documents.models import DocumentRendition, IssuedDocument
+from billing.documents.render_queue import ToRender, take_committed
 from billing.models import Invoice
 from scheduler.clients.models import ClientSignInLink
 from scheduler.db import scope_session, session_scope
@@ -23,7 +24,7 @@ from scheduler.practice.services import hash_token
 from tests.integration.billing_helpers import Desk, checkout, desk_with_client, pay, visit
 from tests.integration.booking_helpers import Client
 from tests.integration.conftest import Factory
-from tests.integration.documents_helpers import pdf_text
+from tests.integration.documents_helpers import clinic, pdf_text, visit_charges
 from tests.integration.portal_helpers import follow_sign_in_link
 from tests.integration.test_mail_and_portal import HTML, csrf_of
 
@@ -137,3 +138,30 @@ async def test_the_portal_lists_every_kind_shows_the_balance_and_pay_now_opens_t
         f"/p/demo/portal/documents/pay/{others_invoice['id']}", data=form, follow_redirects=False
     )
     assert theirs.status_code == 404
+
+
+async def test_the_sweep_renders_what_a_stopped_process_left_unrendered_and_a_rolled_back_issue_is_not_queued(
+    factory: Factory,
+) -> None:
+    place = await clinic(factory)
+    take_committed()
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, place.practice.id)
+        receipt = await services.issue_for_invoice(session, place.practice, visit_charges(place))
+    # Queued when its transaction committed; dropped here as a process that stopped before rendering drops it.
+    assert take_committed() == [ToRender(place.practice.id, receipt.id)]
+    async with factory.alchemy.get_session() as session:
+        scope_session(session, place.practice.id)
+        await session.begin()
+        await services.issue_for_invoice(session, place.practice, visit_charges(place))
+        await session.rollback()
+        assert await services.stored_pdf(session, receipt) is None
+    assert take_committed() == [], "a rolled-back issue renders nothing"
+
+    assert await rendering.render_unrendered(factory.alchemy) == 1
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, place.practice.id)
+        stored = await services.stored_pdf(session, receipt)
+    assert stored is not None
+    assert "No. R-000001" in pdf_text(stored)
+    assert await rendering.render_unrendered(factory.alchemy) == 0
