@@ -19,10 +19,13 @@ from billing.documents.snapshot import DocumentKind, DocumentLine, LineKind
 from scheduler.db import scope_session, session_scope
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import Service
+from tests.integration.billing_helpers import desk_with_client, past_weekday
 from tests.integration.booking_helpers import Client
-from tests.integration.conftest import Factory
+from tests.integration.conftest import PASSWORD, Factory
 from tests.integration.documents_helpers import Clinic, clinic, pdf_text, sign_in_link, visit_charges
 from tests.integration.portal_helpers import follow_sign_in_link
+from tests.integration.test_documents_delivery import _paid_visit
+from tests.integration.test_mail_and_portal import HTML, csrf_of
 
 TODAY = dt.date(2026, 12, 7)
 MARCH, APRIL = dt.date(2026, 3, 2), dt.date(2026, 4, 6)
@@ -160,3 +163,24 @@ async def test_the_portal_and_the_desk_download_the_packet_and_an_empty_or_futur
         scope_session(session, place.practice.id)
         packets = await session.scalars(select(IssuedDocument).where(IssuedDocument.kind == DocumentKind.CLAIM_PACKET))
         assert len(list(packets)) == (1 if this_year == 2026 else 0), "a 404 is never a numbered document"
+
+
+async def test_the_desk_downloads_a_clients_claim_packet(client: Client, factory: Factory) -> None:
+    desk = await desk_with_client(client, factory)
+    await _paid_visit(client, desk)
+    form = await client.get("/login")
+    signed_in = await client.post(
+        "/login",
+        data={"email": desk.staff.user.email, "password": PASSWORD, "_csrf_token": csrf_of(form.text)},
+        headers=HTML,
+    )
+    assert signed_in.status_code in {200, 303}
+    year = past_weekday().year
+    page = await client.get(f"/staff/clients/{desk.client_id}/documents")
+    assert f'href="/staff/clients/{desk.client_id}/claim-packets/{year}.pdf"' in page.text
+    packet = await client.get(f"/staff/clients/{desk.client_id}/claim-packets/{year}.pdf")
+    assert packet.status_code == 200, packet.text
+    text = pdf_text(packet.content)
+    assert "No. CP-000001" in text
+    assert "No. R-000001" in text
+    assert "No letter of medical necessity on file for this plan year" in " ".join(text.split())
