@@ -25,8 +25,8 @@ def stripe() -> None:
 def reconcile(limit: int) -> None:
     """Replay the events whose webhook delivery failed (last 30 days) and the parked ones; each is applied at
     most once. Then close the pay links of settled invoices and send refunds of money received twice, and the
-    deposit refunds cancellations wrote that Stripe has not answered yet (same keys: made once), and render the
-    PDF of every issued document that has none yet."""
+    deposit refunds cancellations wrote and the fees and series charges status changes wrote that Stripe has not
+    answered yet (same keys: made once); and render the PDF of every issued document that has none yet."""
     settings = get_settings()
     install(settings)
 
@@ -52,5 +52,6 @@ def reconcile(limit: int) -> None:
     click.echo(
         f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
         f"{counts['followed_up']} settled invoices followed up; "
-        f"{counts['deposit_refunds']} pending deposit refunds sent; {counts['rendered']} documents rendered"
+        f"{counts['deposit_refunds']} pending deposit refunds sent; "
+        f"{counts['card_charges']} pending fee and series charges sent; {counts['rendered']} documents rendered"
     )
