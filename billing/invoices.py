@@ -146,6 +146,16 @@ async def invoice_for_appointment(session: AsyncSession, appointment_id: uuid.UU
     return invoice
 
 
+async def open_with_balance(session: AsyncSession, client_id: uuid.UUID) -> list[Invoice]:
+    """The client's open invoices that still have something to pay, oldest first."""
+    rows = await session.scalars(
+        select(Invoice)
+        .where(Invoice.client_id == client_id, Invoice.status == InvoiceStatus.OPEN)
+        .order_by(Invoice.created_at)
+    )
+    return [invoice for invoice in rows if invoice.balance > 0]
+
+
 async def open_for_appointment(
     session: AsyncSession, practice: Practice, appointment: Appointment, *, with_service_line: bool = True
 ) -> Invoice:

@@ -38,6 +38,20 @@ def link_secret() -> str:
     return str(secret)
 
 
+def set_base_url(url: str) -> None:
+    _state["base_url"] = url.rstrip("/")
+
+
+def base_url() -> str:
+    """Where the app is served, for links in e-mails written outside a request (the app's, else the environment's)."""
+    url = _state.get("base_url")
+    if url is None:
+        from scheduler.settings import get_settings
+
+        url = get_settings().base_url
+    return str(url).rstrip("/")
+
+
 def get_gateway() -> PaymentGateway:
     gateway = _state.get("gateway")
     if gateway is None:
