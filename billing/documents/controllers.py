@@ -28,13 +28,16 @@ from scheduler.validation import parse_uuid
 PDF = "application/pdf"
 
 
-def pdf_response(document: IssuedDocument, pdf: bytes, *, copy: bool = False) -> Response[bytes]:
+def pdf_response(
+    document: IssuedDocument, pdf: bytes, *, copy: bool = False, attachment: bool = False
+) -> Response[bytes]:
+    """The PDF, shown in the browser (`inline`) or, with `attachment`, saved as a file."""
     filename = f"{document.number}{'-COPY' if copy else ''}.pdf"
     return Response(
         content=pdf,
         media_type=PDF,
         headers={
-            "Content-Disposition": f'inline; filename="{filename}"',
+            "Content-Disposition": f'{"attachment" if attachment else "inline"}; filename="{filename}"',
             # Health-adjacent and personal: never kept by shared caches.
             "Cache-Control": "private, no-store",
             "X-Document-Number": document.number,

@@ -25,7 +25,7 @@ from billing.documents.controllers import parse_pdf_name, parse_year, pdf_respon
 from billing.documents.links import DEFAULT_LIFETIME, LinkInvalid, read_download_token
 from billing.documents.snapshot import TITLES, DocumentKind
 from scheduler.deps import AppSettings, DbSession, PathPractice
-from scheduler.errors import NotFound
+from scheduler.errors import NotFound, SuperbillNotReady
 from scheduler.format import format_money
 from scheduler.practice.deps import provide_public_practice
 from scheduler.practice.models import Practice
@@ -35,6 +35,17 @@ from scheduler.web.portal import PortalClient, PortalSignInRequired, provide_por
 
 # The kinds an invoice's checkout confirmation links to.
 PORTAL_KINDS = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE, DocumentKind.PAYMENT_ACK, DocumentKind.STATEMENT)
+
+
+# What a superbill lacks, said to the client (the desk's sentences name CMS-1500 boxes and fix pages).
+CLIENT_WORDS = {
+    "date_of_birth": "your date of birth",
+    "referring_provider_npi": "the NPI of the provider who referred you, from your letter of medical necessity",
+    "diagnosis_codes": "a diagnosis code on your treatment plan",
+    "therapist_npi": "your therapist's NPI (provider number)",
+    "therapist_licence": "your therapist's licence number",
+    "practice_npi_or_ein": "the practice's NPI or tax id (EIN)",
+}
 
 
 def kind_label(kind: DocumentKind) -> str:
@@ -120,14 +131,28 @@ class PortalDocumentsController(Controller):
     @get("/superbills/{appointment_pdf:str}")
     async def superbill(
         self, db_session: DbSession, practice: PathPractice, client: PortalClient, appointment_pdf: FromPath[str]
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """The superbill of one of the client's own visits that has a receipt (anyone else's reads as not found)."""
         appointment_id = parse_uuid(parse_pdf_name(appointment_pdf, "appointment_id"), "appointment_id")
         receipt = await statements.visit_receipt(db_session, appointment_id)
         if receipt is None or receipt.client_id != client.id:
             raise NotFound("No receipt for this visit yet: a superbill follows the receipt.", field="appointment_id")
-        document = await statements.issue_superbill(db_session, practice, client, appointment_id)
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        try:
+            document = await statements.issue_superbill(db_session, practice, client, appointment_id)
+        except SuperbillNotReady as exc:
+            return Template(
+                template_name="portal/superbill_not_ready.html",
+                status_code=exc.status,
+                context={
+                    "practice": practice,
+                    "portal": f"/p/{practice.slug}/portal",
+                    "signed_in": True,
+                    "receipt": receipt.number,
+                    "missing": [CLIENT_WORDS.get(item["item"], item["detail"]) for item in exc.extra["missing"]],
+                },
+            )
+        # Saved as a file (the link is a download); an HTML page, above, when the superbill cannot be made yet.
+        return pdf_response(document, await services.document_pdf(db_session, document), attachment=True)
 
     @get("/{document_pdf:str}")
     async def download(

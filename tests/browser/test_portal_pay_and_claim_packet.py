@@ -114,7 +114,9 @@ async def _ada_owes_for_one_visit(settings: Settings) -> tuple[str, int]:
             unpaid_visit = _visit(client, therapist, service, SECOND_DAY)
             session.add_all([paid_visit, unpaid_visit])
             await session.flush()
-            lmn = LMN.__class__(signed_on=signed, issuer_name="Dr. Grace Hopper", issuer_credential="DC")
+            lmn = LMN.__class__(
+                signed_on=signed, issuer_name="Dr. Grace Hopper", issuer_credential="DC", issuer_npi="1122334455"
+            )
             await services.issue_for_invoice(
                 session,
                 practice,

@@ -22,6 +22,7 @@ from tests.integration.booking_helpers import NEW_YORK, Client, weekday_ahead
 from tests.integration.clinical_helpers import HTML, post_form, sign_in
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import clinic, pdf_text
+from tests.integration.test_documents_delivery import _sign_in as _sign_in_to_portal
 from tests.integration.test_documents_issue import _appointment, _issue
 
 
@@ -263,3 +264,28 @@ async def test_the_checklists_links_fix_the_date_of_birth_and_the_practice_ident
     text = pdf_text(superbill.content)
     assert "Date of birth Feb 29, 1984" in text
     assert "EIN 12-3456789" in text
+
+
+async def test_the_portal_tells_the_client_in_plain_words_what_a_superbill_still_needs(
+    client: Client, factory: Factory
+) -> None:
+    """The portal's superbill link is a download: a superbill not ready yet must answer a page the client can
+    read (not a problem document saved as a ".pdf"), naming what is missing in their words; once the date of
+    birth is on file the same link saves the PDF."""
+    desk = await desk_with_client(client, factory)
+    await _plan(client, desk, codes=["M54.50"], issuer_npi="1234567893")
+    appointment, _, _ = await _paid_visit(client, desk)
+    await _sign_in_to_portal(client, factory, desk)
+
+    page = await client.get(f"/p/demo/portal/documents/superbills/{appointment}.pdf", headers=HTML)
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Your superbill is not ready yet" in page.text
+    assert "your date of birth" in page.text
+    assert "box 3" not in page.text  # the desk's wording stays on the desk
+
+    await _born(client, desk)
+    saved = await client.get(f"/p/demo/portal/documents/superbills/{appointment}.pdf")
+    assert saved.status_code == 200, saved.text
+    assert saved.headers["content-disposition"].startswith("attachment;")
+    assert "SUPERBILL" in pdf_text(saved.content).upper()
