@@ -7,7 +7,6 @@ client and serve only that client's own documents.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -48,7 +47,6 @@ class PortalDocumentsController(Controller):
     @get("/", name="portal_documents")
     async def index(self, db_session: DbSession, practice: PathPractice, client: PortalClient) -> Template:
         documents = await services.client_documents(db_session, client.id, PORTAL_KINDS)
-        this_year = dt.datetime.now(dt.UTC).year
         rows = [
             {
                 "id": str(d.id),
@@ -69,7 +67,7 @@ class PortalDocumentsController(Controller):
                 "client": client,
                 "signed_in": True,
                 "documents": rows,
-                "years": [this_year, this_year - 1],
+                "years": await statements.statement_years(db_session, practice, client),
             },
         )
 

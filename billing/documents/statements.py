@@ -3,9 +3,11 @@ never disagree with them), re-used while their content is unchanged."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,7 @@ from billing.documents.services import (
     credited_so_far,
     issue_unless_unchanged,
     practice_party,
+    utcnow,
 )
 from billing.documents.snapshot import (
     DocumentKind,
@@ -27,11 +30,14 @@ from billing.documents.snapshot import (
     LineKind,
     LmnReference,
     Tender,
+    TherapistParty,
     medical_lines,
 )
 from scheduler.clients.models import Client
-from scheduler.errors import InvalidInput, NotFound
+from scheduler.errors import NotFound
 from scheduler.practice.models import Practice
+
+STATEMENT_SOURCES = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE)
 
 
 def _receipt_lines_for_statement(receipt: IssuedDocument, year: int) -> list[DocumentLine]:
@@ -49,9 +55,10 @@ def _receipt_lines_for_statement(receipt: IssuedDocument, year: int) -> list[Doc
 
 
 async def statement_snapshot(session: AsyncSession, practice: Practice, client: Client, year: int) -> DocumentSnapshot:
-    documents = await client_documents(session, client.id, (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE))
+    documents = await client_documents(session, client.id, STATEMENT_SOURCES)
     lines: list[DocumentLine] = []
     letters: dict[LmnReference, None] = {}
+    therapists: dict[str, TherapistParty] = {}
     for document in documents:
         snapshot = document.snapshot
         if document.kind == DocumentKind.RECEIPT:
@@ -59,6 +66,8 @@ async def statement_snapshot(session: AsyncSession, practice: Practice, client: 
             lines.extend(year_lines)
             if year_lines:
                 letters.update(dict.fromkeys(snapshot.lmn))
+                if snapshot.therapist is not None:
+                    therapists.setdefault(snapshot.therapist.display_name, snapshot.therapist)
         else:
             therapist = snapshot.therapist.display_name if snapshot.therapist else ""
             lines.extend(
@@ -75,14 +84,42 @@ async def statement_snapshot(session: AsyncSession, practice: Practice, client: 
         lines=tuple(lines),
         lmn=tuple(letters),
         year=year,
+        therapists=tuple(therapists.values()),
     )
 
 
-async def issue_statement(session: AsyncSession, practice: Practice, client: Client, year: int) -> IssuedDocument:
-    if not 1900 <= year <= 9999:
-        raise InvalidInput("year out of range", field="year")
+def _this_year(practice: Practice, now: dt.datetime | None) -> int:
+    return (now or utcnow()).astimezone(ZoneInfo(practice.timezone)).year
+
+
+async def statement_years(
+    session: AsyncSession, practice: Practice, client: Client, now: dt.datetime | None = None
+) -> list[int]:
+    """The years a statement can be issued for, newest first: those that have started and hold eligible
+    activity on the client's receipts or credit notes (the pages offer only these)."""
+    this_year = _this_year(practice, now)
+    years = {
+        line.service_date.year
+        for document in await client_documents(session, client.id, STATEMENT_SOURCES)
+        for line in document.snapshot.eligible_lines
+    }
+    return sorted((year for year in years if year <= this_year), reverse=True)
+
+
+async def issue_statement(
+    session: AsyncSession, practice: Practice, client: Client, year: int, now: dt.datetime | None = None
+) -> IssuedDocument:
+    """The client's statement for `year`; a year still to come, or one with nothing eligible, is a 404 with
+    a sentence (a numbered empty statement would be a document that says nothing)."""
+    if year > _this_year(practice, now):
+        raise NotFound(f"No FSA-eligible visits in {year}: that year has not started yet.", field="year")
     await lock_counter(session, practice.id, DocumentKind.STATEMENT)
     snapshot = await statement_snapshot(session, practice, client, year)
+    if not snapshot.lines:
+        raise NotFound(
+            f"No FSA-eligible visits in {year} for {client.full_name}: there is nothing to put on a statement.",
+            field="year",
+        )
     links = DocumentLinks(subject_key=f"statement:{client.id}:{year}", client_id=client.id)
     return await issue_unless_unchanged(session, practice, snapshot, links)
 

@@ -139,6 +139,5 @@ class ClientPagesController(Controller):
                 "book_url": book_url(today, client_id=str(client.id)),
                 "clinical": may_see_clinical(staff),
                 "own_only": staff.role is Role.THERAPIST,
-                "years": [today.year, today.year - 1],
             },
         )
