@@ -199,6 +199,7 @@ async def test_desk_marks_a_visit_arrived_then_completed_from_its_page(client: C
     # Arriving early is fine; "Completed" waits for the visit's start, and a forged form gets the sentence.
     early = await client.get(path, headers=HTML)
     assert f'action="{path}/complete"' not in early.text
+    assert "Completed and No-show are offered once the visit has started." in early.text
     refused = await _post_form(client, f"{path}/complete", csrf_from=path)
     assert refused.status_code == 409
     assert 'role="alert"' in refused.text
