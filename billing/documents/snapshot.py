@@ -276,9 +276,6 @@ class DocumentSnapshot:
             return None
         return min(self.lmn, key=lambda lmn: lmn.distance(line.service_date))
 
-    def therapist_named(self, name: str) -> TherapistParty | None:
-        return next((t for t in self.therapists if t.display_name == name), None)
-
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
 
