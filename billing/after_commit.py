@@ -9,6 +9,10 @@ and once the outermost transaction commits the note moves to this process's queu
 work runs the queue after it: the web app after each response (`billing.plugin`), `carebook stripe reconcile`
 after each event. The notes are only a fast path: every follow-up re-reads the database and is idempotent, and
 `carebook stripe reconcile` sweeps what a crashed process left behind (`billing.settlement.sweep`).
+
+A charge decided inside a visit's status change (a fee, a series visit's charge) is noted the same way
+(`charge_after_commit`): the status-change transaction only writes the pending payment, and the app sends it
+once that transaction has committed (`billing.card_charges.send_after_response`); what no process sent is swept.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 NOTES_KEY = "billing_follow_ups"
+CHARGES_KEY = "billing_charges_due"
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,33 @@ class FollowUp:
     invoice_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class ChargeDue:
+    """A pending card-on-file payment written to be charged once its transaction has committed."""
+
+    practice_id: uuid.UUID
+    payment_id: uuid.UUID
+
+
 _committed: dict[FollowUp, None] = {}  # insertion-ordered set
+_committed_charges: dict[ChargeDue, None] = {}
 
 
 def follow_up_after_commit(session: AsyncSession, practice_id: uuid.UUID, invoice_id: uuid.UUID) -> None:
     notes: dict[FollowUp, None] = session.info.setdefault(NOTES_KEY, {})
     notes[FollowUp(practice_id, invoice_id)] = None
+
+
+def charge_after_commit(session: AsyncSession, practice_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    notes: dict[ChargeDue, None] = session.info.setdefault(CHARGES_KEY, {})
+    notes[ChargeDue(practice_id, payment_id)] = None
+
+
+def take_committed_charges() -> list[ChargeDue]:
+    """The charges whose transactions committed since the last call (each once)."""
+    taken = list(_committed_charges)
+    _committed_charges.clear()
+    return taken
 
 
 def take_committed() -> list[FollowUp]:
@@ -49,9 +75,11 @@ def _note_committed(session: Session) -> None:
     # A savepoint's end is not the transaction's: the notes commit (or not) with the outermost one.
     if not session.in_nested_transaction():
         _committed.update(session.info.pop(NOTES_KEY, {}))
+        _committed_charges.update(session.info.pop(CHARGES_KEY, {}))
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     if not session.in_nested_transaction():
         session.info.pop(NOTES_KEY, None)
+        session.info.pop(CHARGES_KEY, None)

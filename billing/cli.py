@@ -24,7 +24,8 @@ def stripe() -> None:
 def reconcile(limit: int) -> None:
     """Replay the events whose webhook delivery failed (last 30 days) and the parked ones; each is applied at
     most once. Then close the pay links of settled invoices and send refunds of money received twice, and the
-    deposit refunds cancellations wrote that Stripe has not answered yet (same keys: made once)."""
+    deposit refunds cancellations wrote and the fees and series charges status changes wrote that Stripe has not
+    answered yet (same keys: made once)."""
     settings = get_settings()
     install(settings)
 
@@ -47,5 +48,6 @@ def reconcile(limit: int) -> None:
     click.echo(
         f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
         f"{counts['followed_up']} settled invoices followed up; "
-        f"{counts['deposit_refunds']} pending deposit refunds sent"
+        f"{counts['deposit_refunds']} pending deposit refunds sent; "
+        f"{counts['card_charges']} pending fee and series charges sent"
     )

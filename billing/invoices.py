@@ -221,11 +221,16 @@ async def checkout(session: AsyncSession, practice: Practice, appointment: Appoi
 
 @dataclass(frozen=True)
 class NewLine:
+    """A line the desk adds. `fsa_eligible` None takes the kind's default (`DESK_KINDS`). A discount reduces the
+    line it `applies_to` (the visit's service line, say), or, naming none, every line pro rata by amount: each
+    line's receipt shows its amount after discount (`billing.discounts`)."""
+
     kind: str
     description: str
     amount: int
     quantity: int = 1
     fsa_eligible: bool | None = None
+    applies_to: uuid.UUID | None = None
 
 
 def check_line(line: NewLine) -> None:
@@ -245,6 +250,8 @@ def check_line(line: NewLine) -> None:
             raise InvalidInput("A discount is a negative amount.", field="amount")
     elif line.amount <= 0:
         raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
+    if line.applies_to is not None and line.kind != "discount":
+        raise InvalidInput("Only a discount applies to another line.", field="applies_to_line_id")
 
 
 async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) -> Invoice:
@@ -260,6 +267,16 @@ async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) 
             field="amount",
         )
     fsa = DESK_KINDS[line.kind] if line.fsa_eligible is None else line.fsa_eligible
+    if line.applies_to is not None:
+        target = await session.scalar(
+            select(InvoiceLine).where(InvoiceLine.id == line.applies_to, InvoiceLine.invoice_id == invoice.id)
+        )
+        if target is None or target.total <= 0 or target.credits_line_id is not None:
+            raise NotFound("No such charge on this invoice to discount.", field="applies_to_line_id")
+        if -line.amount * line.quantity > target.total:
+            raise InvalidInput(
+                "A discount on one line is at most that line's amount.", field="amount", line_total=target.total
+            )
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
@@ -268,6 +285,7 @@ async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) 
             amount=line.amount,
             quantity=line.quantity,
             fsa_eligible=fsa,
+            credits_line_id=line.applies_to,
         )
     )
     return await recompute(session, invoice)

@@ -10,8 +10,12 @@ the retry has to send the same key. So for those calls this module **commits the
 call** (`persist_before_call`) — the one place billing services commit — and keeps the outcome facts
 (declined, failed) committed too before the 402 goes out. The desk's retry of the same tender (same
 method and amount on the same invoice) finds the pending row and resends its key; the gateway replays
-the first result and nothing is charged twice. Keys derived from the visit are deterministic, so those
-calls run inside the caller's transaction.
+the first result and nothing is charged twice.
+
+The saved card is charged in one place, `charge_saved_card`, for the desk's tender, a series visit and a fee: a
+fee's or a series visit's row is written pending by the visit's status change and sent by `billing.card_charges`
+once that transaction has committed. A refund under a key derived from its payment (`refund_the_rest`) may run
+inside the caller's transaction: its retry after a rollback resends the same key.
 """
 
 from __future__ import annotations
@@ -290,7 +294,7 @@ async def take_tender(
             )
         )
         if retry is not None:  # the outcome of an earlier attempt is unknown: resend its key
-            return TenderOut(await _charge_saved_card(session, practice, invoice, retry, base_url=base_url))
+            return TenderOut(await _charge_at_desk(session, practice, invoice, retry, base_url=base_url))
     if tender.amount > invoice.balance:
         settled = await session.scalar(
             select(Payment)
@@ -328,34 +332,74 @@ async def take_tender(
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
     if method is PaymentMethod.PACKAGE:
+        # The session pays the visit at its share of the package price, whatever amount was typed.
         appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
-        purchase = await packages.redeem_session(
-            session,
-            client_id=invoice.client_id,
-            service_id=appointment.service_id if appointment else None,
-            appointment_id=invoice.appointment_id,
-            payment_id=payment.id,
-        )
-        payment.package_purchase_id = purchase.id
+        await packages.pay_visit_with_session(session, invoice, payment, appointment)
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
     if method is PaymentMethod.PAY_LINK:
         await _send_pay_link(session, practice, invoice, payment, base_url=base_url)
         return TenderOut(payment)
-    return TenderOut(await _charge_saved_card(session, practice, invoice, payment, base_url=base_url))
+    return TenderOut(await _charge_at_desk(session, practice, invoice, payment, base_url=base_url))
 
 
-async def _charge_saved_card(
+async def _charge_at_desk(
     session: AsyncSession, practice: Practice, invoice: Invoice, payment: Payment, *, base_url: str
 ) -> Payment:
+    """The desk's saved-card tender: `charge_saved_card`, and a card that needs the client (3-D Secure) gets a
+    pay link e-mailed for the same amount before the 402 goes out."""
     card = saved_cards.on_file(await customer_for(session, invoice.client_id))
     if card is None:
         raise RuleViolation("The client has no saved card.", rule="no_saved_card", field="method")
+    invoice_id = invoice.id
+    try:
+        return await charge_saved_card(session, invoice, payment, card)
+    except AuthenticationRequired as exc:
+        invoice = await invoices.lock_invoice(session, invoice_id)
+        failed = await session.get_one(Payment, payment.id, populate_existing=True)
+        link = Payment(
+            invoice_id=invoice.id,
+            method=PaymentMethod.PAY_LINK,
+            amount=failed.amount,
+            currency=failed.currency,
+            status=PaymentStatus.PENDING,
+            refunded=0,
+            purpose=failed.purpose,
+        )
+        session.add(link)
+        await session.flush()
+        await _send_pay_link(session, practice, invoice, link, base_url=base_url)
+        await session.commit()
+        exc.pay_url = link.checkout_url
+        raise
+
+
+def charge_description(practice: Practice, payment: Payment) -> str:
+    """What the card statement reads, derived from the payment alone: a resend of the same key must send the
+    same parameters, or the processor refuses it as another request."""
+    fee = {"no_show_fee": "no-show fee", "late_cancel_fee": "late-cancel fee"}.get(payment.purpose)
+    return f"{practice.name} {fee or 'visit'}"
+
+
+async def charge_saved_card(
+    session: AsyncSession, invoice: Invoice, payment: Payment, card: saved_cards.CardOnFile
+) -> Payment:
+    """Charge `card` for a pending card-on-file payment — the one place billing does (desk tender, series visit,
+    fee). The row and its idempotency key (`charge:<payment id>` unless it carries one derived from its visit) are
+    committed before the call, so a lost answer is resent under the same key and charged once. The answer is
+    recorded (`record_charge`) in a new transaction under the invoice's lock, which the caller commits.
+
+    A refusal is recorded and committed before it is raised: declined or needing the client
+    (`AuthenticationRequired`) → the payment fails with the processor's code; the card (or customer) gone →
+    `card_not_on_file`, the card forgotten, `CardNotOnFile` raised. Stripe away (`GatewayUnavailable`) leaves
+    the row pending with its key for a retry, the `payment_intent.succeeded` webhook or the sweep."""
+    practice = await session.get_one(Practice, invoice.practice_id)
     payment.idempotency_key = payment.idempotency_key or f"charge:{payment.id}"
     payment.card_brand, payment.card_last4 = card.brand, card.last4
     key, amount, currency = payment.idempotency_key, payment.amount, payment.currency
     metadata = _metadata(invoice, payment)
+    description = charge_description(practice, payment)
     payment_id, invoice_id = payment.id, invoice.id
     await persist_before_call(session)
     try:
@@ -366,49 +410,39 @@ async def _charge_saved_card(
             amount=amount,
             currency=currency.lower(),
             metadata=metadata,
-            description=f"{practice.name} visit",
+            description=description,
         )
     except GatewayUnavailable:
         raise  # the row stays pending with its key: the retry resends it
     except MissingObject as exc:
         await card_gone(session, invoice_id, payment_id, exc, card)
         raise CardNotOnFile from exc
-    except AuthenticationRequired as exc:
+    except PaymentError as exc:
         invoice = await invoices.lock_invoice(session, invoice_id)
         payment = await session.get_one(Payment, payment_id, populate_existing=True)
-        mark_failed(payment, exc)
-        link = Payment(
-            invoice_id=invoice.id,
-            method=PaymentMethod.PAY_LINK,
-            amount=payment.amount,
-            currency=payment.currency,
-            status=PaymentStatus.PENDING,
-            refunded=0,
-            purpose=payment.purpose,
-        )
-        session.add(link)
-        await session.flush()
-        await _send_pay_link(session, practice, invoice, link, base_url=base_url)
-        await session.commit()
-        exc.pay_url = link.checkout_url
-        raise
-    except PaymentError as exc:
-        await invoices.lock_invoice(session, invoice_id)
-        payment = await session.get_one(Payment, payment_id, populate_existing=True)
-        mark_failed(payment, exc)
+        if payment.status is PaymentStatus.PENDING:  # a racing send of the same key may have recorded money
+            mark_failed(payment, exc)
+        await invoices.recompute(session, invoice)
         await session.commit()
         raise
     invoice = await invoices.lock_invoice(session, invoice_id)
     payment = await session.get_one(Payment, payment_id, populate_existing=True)
+    await record_charge(session, invoice, payment, result)
+    return payment
+
+
+async def record_charge(session: AsyncSession, invoice: Invoice, payment: Payment, result: ChargeResult) -> None:
+    """Move a payment forward to what the processor answered for its charge, under the invoice's lock, and
+    recompute the invoice: money that arrived is recorded whatever the invoice's state (even a payment closed as
+    superseded meanwhile) and any excess refunded (`settlement.payment_succeeded`); a pending one takes the
+    charge's state; a settled one is left as it is."""
     if result.succeeded and payment.status is not PaymentStatus.SUCCEEDED:
-        # Money moved, even if the invoice was settled meanwhile and this attempt closed as superseded.
         apply_charge(payment, result)
         await settlement.payment_succeeded(session, invoice, payment)
-        return payment
+        return
     if payment.status is PaymentStatus.PENDING:  # a webhook may have got here first
         apply_charge(payment, result)
     await invoices.recompute(session, invoice)
-    return payment
 
 
 async def card_gone(

@@ -3,8 +3,9 @@ is completed, or a session of a package bought for the plan drawn as each is com
 
 Runs from the `on_status_change` hook when a visit becomes `completed`. The charge's idempotency key is
 `visit:<appointment id>` (one charge per occurrence, however often the visit is marked completed or the
-request retried); a package draw is once per occurrence by the redemption's unique (purchase, visit).
-A charge that fails leaves the visit's invoice open for the desk, with the failure on its payment.
+request retried); the completing transaction only writes it, pending, and it is sent once that transaction has
+committed (`billing.card_charges`). A package draw is once per occurrence by the redemption's unique (purchase,
+visit). A charge that fails leaves the visit's invoice open for the desk, with the failure on its payment.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, packages, payments, saved_cards
-from billing.gateway import GatewayUnavailable, MissingObject, PaymentError
+from billing import card_charges, invoices, packages, payments, saved_cards
 from billing.models import (
     Invoice,
     PackagePurchase,
@@ -27,7 +27,6 @@ from billing.models import (
     PlanBilling,
     PlanPaymentMode,
 )
-from billing.runtime import get_gateway
 from scheduler.booking.models import Appointment
 from scheduler.errors import InvalidInput, NotFound, RuleViolation
 from scheduler.plans.models import TreatmentPlan
@@ -95,7 +94,7 @@ async def visit_completed(session: AsyncSession, appointment: Appointment) -> No
     if billing.mode is PlanPaymentMode.PACKAGE:
         await _draw_from_package(session, invoice, appointment)
     else:
-        await _charge_visit(session, practice, invoice, appointment)
+        await _charge_visit(session, invoice, appointment)
 
 
 async def _draw_from_package(session: AsyncSession, invoice: Invoice, appointment: Appointment) -> None:
@@ -115,26 +114,20 @@ async def _draw_from_package(session: AsyncSession, invoice: Invoice, appointmen
     )
     session.add(payment)
     await session.flush()
-    try:
-        purchase = await packages.redeem_session(
-            session,
-            client_id=invoice.client_id,
-            service_id=None,
-            appointment_id=appointment.id,
-            payment_id=payment.id,
-            plan_id=plan_of(appointment),
-        )
+    try:  # a session of the plan's package that covers this visit's service, at the session's share
+        await packages.pay_visit_with_session(session, invoice, payment, appointment, plan_id=plan_of(appointment))
     except RuleViolation:
         await session.delete(payment)  # the plan's package is used up: the desk takes payment instead
         await session.flush()
         log.info("plan package used up", extra={"invoice_id": str(invoice.id)})
         return
-    payment.package_purchase_id = purchase.id
     payment.status = PaymentStatus.SUCCEEDED
     await invoices.recompute(session, invoice)
 
 
-async def _charge_visit(session: AsyncSession, practice: Practice, invoice: Invoice, appointment: Appointment) -> None:
+async def _charge_visit(session: AsyncSession, invoice: Invoice, appointment: Appointment) -> None:
+    """Write the visit's charge to the saved card, pending: it is sent once the completing transaction has
+    committed (`billing.card_charges`), never inside it."""
     key = f"visit:{appointment.id}"
     if await session.scalar(select(Payment.id).where(Payment.idempotency_key == key)) is not None:
         return
@@ -142,43 +135,5 @@ async def _charge_visit(session: AsyncSession, practice: Practice, invoice: Invo
     if card is None:
         log.info("plan visit left for the desk: no saved card", extra={"invoice_id": str(invoice.id)})
         return
-    payment = Payment(
-        invoice_id=invoice.id,
-        method=PaymentMethod.CARD_ON_FILE,
-        amount=invoice.balance,
-        currency=invoice.currency,
-        status=PaymentStatus.PENDING,
-        refunded=0,
-        purpose="plan_visit",
-        idempotency_key=key,
-        card_brand=card.brand,
-        card_last4=card.last4,
-    )
-    session.add(payment)
+    card_charges.write_pending(session, invoice, card, amount=invoice.balance, purpose="plan_visit", key=key)
     await session.flush()
-    try:
-        result = await get_gateway().charge_saved_card(
-            key,
-            customer=card.customer,
-            payment_method=card.payment_method,
-            amount=payment.amount,
-            currency=invoice.currency.lower(),
-            metadata={
-                "practice_id": str(practice.id),
-                "invoice_id": str(invoice.id),
-                "payment_id": str(payment.id),
-                "purpose": "plan_visit",
-            },
-            description=f"{practice.name} visit",
-        )
-    except GatewayUnavailable:
-        return  # pending with its key: payment_intent.succeeded or reconcile settles it
-    except MissingObject as exc:  # the visit stays open for the desk, which asks for a new card
-        await saved_cards.charge_found_card_gone(session, payment, appointment.client_id, exc, card)
-        return
-    except PaymentError as exc:
-        payments.mark_failed(payment, exc)
-        await session.flush()
-        return
-    payments.apply_charge(payment, result)
-    await invoices.recompute(session, invoice)

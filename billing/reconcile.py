@@ -4,15 +4,16 @@ replay the events we parked because they could not be applied, and finish what a
 Each event goes through the same `webhooks.handle_event` as a delivery, in its own transaction, so an event
 already applied (delivered late after all, or replayed twice) is recognised by its id and changes nothing; a
 parked event that now applies is marked resolved in the transaction of its effect, and one that still cannot
-stays parked. Last, every settled invoice with a pay link still open or an overpayment refund not yet sent is
-followed up (`billing.settlement.sweep`).
+stays parked. Then every settled invoice with a pay link still open or an overpayment refund not yet sent is
+followed up (`billing.settlement.sweep`). Last, the fees and series charges a status change wrote and no process
+sent (or Stripe never answered) are sent under their own keys (`billing.card_charges.send_held_charges`).
 """
 
 from __future__ import annotations
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
-from billing import parking, settlement, webhooks
+from billing import card_charges, parking, settlement, webhooks
 from billing.gateway import PaymentGateway
 from scheduler.db import session_scope
 
@@ -44,5 +45,7 @@ async def reconcile(config: SQLAlchemyAsyncConfig, gateway: PaymentGateway, limi
     counts = await replay_undelivered(config, gateway, limit)
     counts |= await replay_parked(config)
     counts["followed_up"] = await settlement.sweep(config)
+    await settlement.run_committed(config)
+    counts["card_charges"] = await card_charges.send_held_charges(config, limit)
     await settlement.run_committed(config)
     return counts

@@ -3,7 +3,8 @@
 These are the callbacks `scheduler.booking.hooks` runs (registered by `billing.wiring`), inside the
 booking transaction. Their idempotency keys come from the visit (`deposit:<appointment id>`,
 `no_show_fee:<appointment id>`, `late_cancel_fee:<appointment id>`), so a retried request resends the
-same key and is never charged twice, even though the rows are written in the caller's transaction.
+same key and is never charged twice. A fee's charge is only written here, pending, in the caller's transaction:
+it is sent once that transaction has committed (`billing.card_charges`), never across the booking's locks.
 A fee that cannot be charged (no saved card, a decline) never undoes the no-show or the cancellation:
 the fee stays on the visit's invoice for the desk, with the failure recorded on its payment.
 
@@ -38,9 +39,9 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from billing import invoices, payments, plans, saved_cards
+from billing import card_charges, invoices, payments, plans, saved_cards
 from billing.documents.links import DEPOSIT_CHECKOUT, LinkExpired, LinkInvalid, make_token, read_token
-from billing.gateway import GatewayUnavailable, MissingObject, PaymentError
+from billing.gateway import GatewayUnavailable
 from billing.models import (
     DepositKind,
     Invoice,
@@ -55,7 +56,7 @@ from billing.models import (
 )
 from billing.money import deposit_amount, format_money
 from billing.policy import get_policy
-from billing.runtime import get_gateway, link_secret
+from billing.runtime import link_secret
 from scheduler.booking import notices
 from scheduler.booking import services as booking
 from scheduler.booking.hooks import PaymentHold
@@ -367,7 +368,7 @@ async def charge_fee(
     session: AsyncSession, appointment: Appointment, amount: int, *, kind: str, label: str, covered: int = 0
 ) -> None:
     """The fee's line on the visit's invoice, and a charge to the saved card of what the deposit (`covered`)
-    does not already pay."""
+    does not already pay — written pending in the caller's transaction, sent after it commits."""
     practice = await session.get_one(Practice, appointment.practice_id)
     await invoices.write_lock(session)
     invoice = await invoices.open_for_appointment(session, practice, appointment, with_service_line=False)
@@ -387,50 +388,9 @@ async def charge_fee(
     if card is None:
         log.info("fee left on the invoice: no saved card", extra={"invoice_id": str(invoice.id), "fee": kind})
         return
-    payment = Payment(
-        invoice_id=invoice.id,
-        method=PaymentMethod.CARD_ON_FILE,
-        amount=amount,
-        currency=invoice.currency,
-        status=PaymentStatus.PENDING,
-        refunded=0,
-        purpose=kind,
-        idempotency_key=key,
-        card_brand=card.brand,
-        card_last4=card.last4,
-    )
-    session.add(payment)
+    # Written only: sent once this status change has committed (`billing.card_charges`), never inside it.
+    card_charges.write_pending(session, invoice, card, amount=amount, purpose=kind, key=key)
     await session.flush()
-    try:
-        result = await get_gateway().charge_saved_card(
-            key,
-            customer=card.customer,
-            payment_method=card.payment_method,
-            amount=amount,
-            currency=invoice.currency.lower(),
-            metadata={
-                "practice_id": str(practice.id),
-                "invoice_id": str(invoice.id),
-                "payment_id": str(payment.id),
-                "purpose": kind,
-            },
-            description=f"{practice.name} {label.lower()}",
-        )
-    except GatewayUnavailable:
-        return  # pending: the payment_intent.succeeded webhook or reconcile settles it
-    except MissingObject as exc:  # the fee stays on the invoice; the desk asks for a new card
-        await saved_cards.charge_found_card_gone(session, payment, appointment.client_id, exc, card)
-        return
-    except PaymentError as exc:
-        payments.mark_failed(payment, exc)
-        await session.flush()
-        log.info(
-            "fee not charged",
-            extra={"invoice_id": str(invoice.id), "fee": kind, "amount": format_money(amount, invoice.currency)},
-        )
-        return
-    payments.apply_charge(payment, result)
-    await invoices.recompute(session, invoice)
 
 
 async def settle_late_deposit(session: AsyncSession, invoice: Invoice, payment: Payment) -> None:

@@ -24,7 +24,6 @@ Stripe retries what may well work a minute later.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,8 +49,8 @@ from billing.models import (
 from billing.models import WebhookEvent as WebhookEventRow
 from billing.runtime import get_gateway
 from scheduler.booking import services as booking
-from scheduler.booking.models import Appointment, AppointmentEvent, AppointmentStatus
-from scheduler.db import TENANT_KEY, lock_calendar_within_write, scope_session, unscoped
+from scheduler.booking.models import Appointment, AppointmentStatus
+from scheduler.db import TENANT_KEY, scope_session, unscoped
 from scheduler.errors import CarebookError, NotFound
 from scheduler.mail import services as mail
 
@@ -130,31 +129,15 @@ async def _remember_card(
 
 
 async def _confirm_hold(session: AsyncSession, invoice: Invoice, payment: Payment) -> None:
-    """The deposit is paid: the held visit is booked and its held confirmation goes out, in this transaction.
-    A hold released before the money came is re-instated or its deposit refunded (`settle_late_deposit`)."""
+    """The deposit is paid: booking books the held visit and releases its held confirmation, in this transaction
+    (`booking.confirm_paid_hold`; billing never writes the appointment). A hold released before the money came —
+    or found run out and released just now — is re-instated or its deposit refunded (`settle_late_deposit`)."""
     if invoice.appointment_id is None:
         return
     appointment = await session.get_one(Appointment, invoice.appointment_id, populate_existing=True)
-    now = invoices.utcnow()
-    if appointment.status is AppointmentStatus.PENDING_PAYMENT and _hold_ran_out(appointment, now):
-        # Paid after the hold ran out, before a booking released it. Every check has read its time as free
-        # since, so it may have gone to someone else or under time off: release it here (calendar lock first,
-        # the order bookings take) and settle it like any late deposit, re-checked or refunded.
-        await lock_calendar_within_write(session)
-        await booking.release_hold(session, appointment, now)
-        await session.flush()
-    if appointment.status is AppointmentStatus.PENDING_PAYMENT:
-        appointment.status = AppointmentStatus.BOOKED
-        appointment.hold_expires_at = None
-        session.add(AppointmentEvent(appointment_id=appointment.id, actor="system", action="deposit_paid", detail={}))
-        await session.flush()
-        await mail.release_held(session, appointment.id)
-    elif appointment.status is AppointmentStatus.CANCELLED:
+    status = await booking.confirm_paid_hold(session, appointment, now=invoices.utcnow())
+    if status is AppointmentStatus.CANCELLED:
         await visits.settle_late_deposit(session, invoice, payment)
-
-
-def _hold_ran_out(appointment: Appointment, now: dt.datetime) -> bool:
-    return appointment.hold_expires_at is not None and appointment.hold_expires_at <= now
 
 
 def _is_setup(event: WebhookEvent) -> bool:
@@ -207,16 +190,12 @@ async def _settle_intent(session: AsyncSession, intent_id: str | None, metadata:
     result = await get_gateway().retrieve_payment_intent(intent)
     invoice = await invoices.lock_invoice(session, payment.invoice_id)
     await session.refresh(payment)
-    if result.succeeded and payment.status is not PaymentStatus.SUCCEEDED:
-        payments.apply_charge(payment, result)
-        await settlement.payment_succeeded(session, invoice, payment)
-    elif payment.status is PaymentStatus.PENDING and _client_may_retry(payment, result.status):
+    if not result.succeeded and payment.status is PaymentStatus.PENDING and _client_may_retry(payment, result.status):
         # The client is still on the hosted page and may try another card: not final (see module docstring).
         payment.failure_code = result.last_error_code
         payment.failure_message = (result.last_error_message or "")[:500] or None
-    elif payment.status is PaymentStatus.PENDING:
-        payments.apply_charge(payment, result)
-        await invoices.recompute(session, invoice)
+    else:
+        await payments.record_charge(session, invoice, payment, result)
     return payment
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request
 
-from billing import card_setup, visits
+from billing import card_charges, card_setup, visits
 from billing.card_pages import CardSetupPages
 from billing.controllers import (
     BillingSetupController,
@@ -64,5 +64,7 @@ def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[A
 
 
 async def after_response(request: Request[Any, Any, Any]) -> None:
-    """Billing's work after a response and its commit: send the refunds a cancellation wrote."""
+    """Billing's work after a response and its commit: send the fees and series charges a status change wrote,
+    and the refunds a cancellation wrote."""
+    await card_charges.send_after_response(request)
     await visits.send_refunds_after_response(request)

@@ -18,7 +18,8 @@ the request's effect before it was committed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -73,6 +74,20 @@ def after_request_transaction(callback: Callable[[], None]) -> bool:
         return False
     unit.waiting.append(callback)
     return True
+
+
+@contextmanager
+def own_unit_of_work() -> Iterator[None]:
+    """Work with its own transactions that runs after a request's has ended (a charge sent once the request that
+    wrote it committed), or outside any request: what it raises for `after_request_transaction` waits for the end
+    of this block — its last commit — rather than starting beside it."""
+    unit = _RequestUnit(opened=True)
+    token = _current.set(unit)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+        unit.end()
 
 
 def end_transaction_before_session_save(alchemy: SQLAlchemyAsyncConfig) -> Callable[[ASGIApp], ASGIApp]:

@@ -244,9 +244,12 @@ async def issue_credit_note(
     if amount > original.total - await credited_so_far(session, receipt):
         raise InvalidInput("more than is left on the receipt", field="amount")
     service_date = next((line.service_date for line in original.lines), (now or utcnow()).date())
+    # No tender: nothing was given back, the receipt's amounts are corrected (a price typed wrong, a discount
+    # forgotten). Calling that a refund would tell the client's plan that money came back when none did.
+    what = "Refund against receipt" if tenders else "Correction to receipt"
     line = DocumentLine(
         service_date=service_date,
-        description=f"Refund against receipt {receipt.number}" + (f": {reason}" if reason else ""),
+        description=f"{what} {receipt.number}" + (f": {reason}" if reason else ""),
         amount=-amount,
         kind=LineKind.REFUND,
         fsa_eligible=eligible,

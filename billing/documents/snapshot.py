@@ -172,6 +172,8 @@ class DocumentLine:
     place_of_service: str = PLACE_OF_SERVICE_OFFICE
     paid: int | None = None  # statements: the part of `amount` that was paid
     reference: str = ""  # statements and credit notes: the receipt number the line comes from
+    discount: int = 0  # what discounts took off this line (already out of `amount`; `billing.discounts`)
+    discount_note: str = ""  # "list $120.00, less $20.00 loyalty discount"
 
     @property
     def eligible(self) -> bool:
@@ -189,12 +191,15 @@ class DocumentLine:
 
 @dataclass(frozen=True)
 class Tender:
-    """How money was paid. A card shows its brand and last four digits at most (never number or expiry)."""
+    """How money was paid (or given back), and on which day. A card shows its brand and last four digits at
+    most (never number or expiry); a package session names the package (`detail`)."""
 
     method: str
     amount: int
     card_brand: str | None = None
     card_last4: str | None = None
+    paid_on: dt.date | None = None
+    detail: str = ""
 
     def __post_init__(self) -> None:
         if self.card_last4 is not None and not _LAST4.match(self.card_last4):
@@ -203,6 +208,8 @@ class Tender:
 
     @property
     def label(self) -> str:
+        if self.detail:
+            return self.detail
         if self.card_brand or self.card_last4:
             brand = (self.card_brand or "card").title()
             return f"{brand} ending {self.card_last4}" if self.card_last4 else brand
@@ -229,6 +236,8 @@ class DocumentSnapshot:
 
     @property
     def title(self) -> str:
+        if self.kind == DocumentKind.CREDIT_NOTE and not self.tenders:
+            return "Correction (credit note)"  # no money moved: nothing was refunded
         return TITLES[self.kind]
 
     @property

@@ -4,10 +4,11 @@
 transaction as the change, so a callback that fails rolls the change back with it.
 
 - `on_status_change`: after an appointment moves from one status to another (arrive, complete, no-show,
-  cancel, an unpaid hold released). Billing charges no-show and late-cancel fees here, resolves a cancelled
-  visit's deposit, and auto-charges a completed series visit. A callback may answer one sentence for the client
-  about their money ("Your $30.00 deposit will be refunded …"): the cancellation e-mail prints it as it is, so
-  the scheduler tells the client what happened without knowing anything of payments.
+  cancel, an unpaid hold released, a held booking confirmed once paid). Billing writes no-show and late-cancel
+  fees here (charged once the change has committed), resolves a cancelled visit's deposit, and auto-charges a
+  completed series visit. A callback may answer one sentence for the client about their money ("Your $30.00
+  deposit will be refunded …"): the cancellation e-mail prints it as it is, so the scheduler tells the client
+  what happened without knowing anything of payments.
 - `on_online_booking`: after a client books online, before the response. A callback that answers a
   `PaymentHold` turns the booking into a `pending_payment` hold that expires at `expires_at`
   unless paid; the client is sent to `checkout_url`. The booking's confirmation is then queued held for the

@@ -957,11 +957,27 @@ async def confirm_held_visit(
     session: AsyncSession, practice: Practice, appointment: Appointment, *, action: str, now: dt.datetime | None = None
 ) -> bool:
     """What a held online booking waited for has come (a card saved for the practice's `card_required`): the visit
-    is booked, `action` is audited, and its held confirmation goes out. A hold whose time ran out meanwhile is
-    released first and re-checked like any late arrival (`reinstate_released_hold`). True when the visit is booked.
+    is booked (`confirm_paid_hold`, auditing `action`). A hold whose time ran out meanwhile is released first and
+    re-checked like any late arrival (`reinstate_released_hold`). True when the visit is booked.
 
     Runs in the caller's unit of work (a webhook's, or the success redirect's), which may have written already;
     idempotent: a second call finds the visit booked and changes nothing."""
+    now = now or utcnow()
+    status = await confirm_paid_hold(session, appointment, action=action, now=now)
+    if is_released_hold(appointment):
+        return await reinstate_released_hold(session, practice, appointment, now=now)
+    return status is AppointmentStatus.BOOKED
+
+
+async def confirm_paid_hold(
+    session: AsyncSession, appointment: Appointment, *, action: str = "deposit_paid", now: dt.datetime | None = None
+) -> AppointmentStatus:
+    """What a held online booking waited for was paid (its deposit): the visit is booked — `action` audited, the
+    status hooks told, its held confirmation released — in the caller's unit of work (a webhook's, or the success
+    redirect's), which may have written already. A hold whose time ran out meanwhile is released first (calendar
+    lock first, the order bookings take: every check has read its time as free since) and left cancelled, like a
+    visit cancelled before the money came: the caller settles such a late payment (`reinstate_released_hold`, or
+    a refund). Answers the visit's status afterwards; idempotent — a booked visit is left as it is."""
     now = now or utcnow()
     await session.refresh(appointment)
     if (
@@ -969,21 +985,18 @@ async def confirm_held_visit(
         and appointment.hold_expires_at is not None
         and appointment.hold_expires_at <= now
     ):
-        # Every check has read its time as free since it ran out: release it (calendar lock first, the order
-        # bookings take) and put it back only if it is still free.
         await lock_calendar_within_write(session)
-        await release_expired_holds(session, now)
         await session.refresh(appointment)
+        if appointment.status is AppointmentStatus.PENDING_PAYMENT:
+            await release_hold(session, appointment, now)
     if appointment.status is AppointmentStatus.PENDING_PAYMENT:
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
         _record(session, appointment, SYSTEM, action)
         await session.flush()
+        await hooks.status_changed(session, appointment, AppointmentStatus.PENDING_PAYMENT, AppointmentStatus.BOOKED)
         await mail.release_held(session, appointment.id)
-        return True
-    if is_released_hold(appointment):
-        return await reinstate_released_hold(session, practice, appointment, now=now)
-    return appointment.status is AppointmentStatus.BOOKED
+    return appointment.status
 
 
 _TRANSITIONS: dict[str, tuple[set[AppointmentStatus], AppointmentStatus]] = {
