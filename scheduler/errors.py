@@ -84,6 +84,13 @@ class InvalidTransition(Conflict):
     title = "Not possible in the appointment's current state"
 
 
+class VisitNotStarted(Conflict):
+    """Completing a visit, or marking it a no-show, before it starts: receipts would name a date still to come."""
+
+    code = "visit_not_started"
+    title = "The visit has not started yet"
+
+
 class SlotTaken(Conflict):
     code = "slot_taken"
     title = "That time is no longer available"

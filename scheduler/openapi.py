@@ -59,7 +59,7 @@ _PROBLEM_DESCRIPTIONS = {
     403: "The staff member's role does not allow this (`permission_denied`)",
     404: "No such practice or object (`not_found`, with the `field` naming it)",
     409: "Conflicts with the current state (`slot_taken`, `already_exists`, `invalid_transition`, "
-    "`appointments_in_the_way`, ...)",
+    "`appointments_in_the_way`, `visit_not_started`, ...)",
     413: "The body is larger than 1 MiB (`body_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`); send `Content-Type: application/json`",
     422: "Well-formed, but a practice rule forbids it (`code` names the rule, `field` the input)",

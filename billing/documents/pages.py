@@ -8,7 +8,6 @@ client and serve only that client's own documents.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +68,6 @@ class PortalDocumentsController(Controller):
     async def index(self, db_session: DbSession, practice: PathPractice, client: PortalClient) -> Template:
         documents = await services.client_documents(db_session, client.id)
         owed = await invoices.open_with_balance(db_session, client.id)
-        this_year = dt.datetime.now(dt.UTC).year
         rows = [
             {
                 "id": str(d.id),
@@ -93,7 +91,7 @@ class PortalDocumentsController(Controller):
                 "signed_in": True,
                 "documents": rows,
                 "kinds": list(dict.fromkeys(row["title"] for row in rows)),
-                "years": [this_year, this_year - 1],
+                "years": await statements.statement_years(db_session, practice, client),
                 "balance": format_money(sum(i.balance for i in owed), practice.currency) if owed else None,
                 "owed": [
                     {

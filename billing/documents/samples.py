@@ -76,7 +76,8 @@ def sample_receipt() -> DocumentSnapshot:
 
 
 def sample_statement() -> DocumentSnapshot:
-    visits = [(dt.date(2026, 1, 20), "R-000002"), (dt.date(2026, 2, 3), "R-000007"), (VISIT, "R-000011")]
+    # The first visit came before the LMN was signed: the statement marks it.
+    visits = [(dt.date(2026, 1, 8), "R-000002"), (dt.date(2026, 2, 3), "R-000007"), (VISIT, "R-000011")]
     lines = (
         *tuple(
             DocumentLine(
@@ -85,6 +86,7 @@ def sample_statement() -> DocumentSnapshot:
                 amount=12000,
                 minutes=60,
                 cpt_code="97124",
+                diagnosis_codes=("M54.50", "M62.830"),
                 therapist_name=THERAPIST.display_name,
                 paid=12000,
                 reference=number,
@@ -109,6 +111,7 @@ def sample_statement() -> DocumentSnapshot:
         lines=tuple(sorted(lines, key=lambda line: line.service_date)),
         lmn=(LMN,),
         year=2026,
+        therapists=(THERAPIST,),
     )
 
 

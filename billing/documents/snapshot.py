@@ -133,10 +133,20 @@ class LmnReference:
         signer = f"{self.issuer_name}, {self.issuer_credential}" if self.issuer_credential else self.issuer_name
         return f"LMN on file, signed {self.signed_on:%B} {self.signed_on.day}, {self.signed_on.year} by {signer}"
 
+    @property
+    def valid_to(self) -> dt.date:
+        """The last day covered: the expiry on the letter, else one year after signing."""
+        return self.expires_on or _one_year_after(self.signed_on)
+
     def covers(self, day: dt.date) -> bool:
         """A session before the letter, or after it lapses (12 months when no expiry is given), is not covered."""
-        expires = self.expires_on or _one_year_after(self.signed_on)
-        return self.signed_on <= day <= expires
+        return self.signed_on <= day <= self.valid_to
+
+    def distance(self, day: dt.date) -> int:
+        """Days from `day` to the letter's window (0 inside it): the nearest letter explains a miss best."""
+        if day < self.signed_on:
+            return (self.signed_on - day).days
+        return max((day - self.valid_to).days, 0)
 
 
 def _one_year_after(day: dt.date) -> dt.date:
@@ -223,6 +233,7 @@ class DocumentSnapshot:
     references_number: str | None = None  # a credit note's receipt
     reason: str = ""
     year: int | None = None  # statements
+    therapists: tuple[TherapistParty, ...] = ()  # statements: each therapist named on a line, once
     note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -269,6 +280,13 @@ class DocumentSnapshot:
 
     def diagnosis_pointer(self, line: DocumentLine) -> str:
         return diagnosis_pointer(self.diagnosis_codes, line)
+
+    def lmn_window_miss(self, line: DocumentLine) -> LmnReference | None:
+        """On a statement, the letter a care line falls outside of (the nearest), or None when a letter on
+        file covers its date of service or no letter is on file at all."""
+        if not self.lmn or line.kind is LineKind.REFUND or any(lmn.covers(line.service_date) for lmn in self.lmn):
+            return None
+        return min(self.lmn, key=lambda lmn: lmn.distance(line.service_date))
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)

@@ -3,7 +3,6 @@ documents, and the PDFs behind them. The same services as the staff API; staff o
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Controller, Response, get
@@ -52,7 +51,6 @@ class StaffDocumentsPages(Controller):
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, client_id: FromPath[str]
     ) -> Template:
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
-        this_year = dt.datetime.now(dt.UTC).year
         return Template(
             template_name="staff/documents.html",
             context={
@@ -61,7 +59,7 @@ class StaffDocumentsPages(Controller):
                 "heading": f"{client.full_name}: receipts and statements",
                 "client": client,
                 "no_receipt": False,
-                "years": [this_year, this_year - 1],
+                "years": await statements.statement_years(db_session, practice, client),
                 "documents": document_rows(list(reversed(await services.client_documents(db_session, client.id)))),
             },
         )

@@ -3,9 +3,11 @@ never disagree with them), re-used while their content is unchanged."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,7 @@ from billing.documents.services import (
     issue_unless_unchanged,
     practice_party,
     therapist_party,
+    utcnow,
 )
 from billing.documents.snapshot import (
     DocumentKind,
@@ -28,15 +31,18 @@ from billing.documents.snapshot import (
     LineKind,
     LmnReference,
     Tender,
+    TherapistParty,
     diagnosis_codes,
     medical_lines,
 )
 from billing.documents.superbill_readiness import FixPages, MissingItem, missing_for_superbill, not_ready_sentence
 from scheduler.booking.models import Appointment
 from scheduler.clients.models import Client
-from scheduler.errors import InvalidInput, NotFound, SuperbillNotReady
+from scheduler.errors import NotFound, SuperbillNotReady
 from scheduler.plans.diagnosis_codes import billable_and_refused
 from scheduler.practice.models import Practice, Therapist
+
+STATEMENT_SOURCES = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE)
 
 
 def _receipt_lines_for_statement(receipt: IssuedDocument, year: int) -> list[DocumentLine]:
@@ -54,9 +60,10 @@ def _receipt_lines_for_statement(receipt: IssuedDocument, year: int) -> list[Doc
 
 
 async def statement_snapshot(session: AsyncSession, practice: Practice, client: Client, year: int) -> DocumentSnapshot:
-    documents = await client_documents(session, client.id, (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE))
+    documents = await client_documents(session, client.id, STATEMENT_SOURCES)
     lines: list[DocumentLine] = []
     letters: dict[LmnReference, None] = {}
+    therapists: dict[str, TherapistParty] = {}
     for document in documents:
         snapshot = document.snapshot
         if document.kind == DocumentKind.RECEIPT:
@@ -64,6 +71,8 @@ async def statement_snapshot(session: AsyncSession, practice: Practice, client: 
             lines.extend(year_lines)
             if year_lines:
                 letters.update(dict.fromkeys(snapshot.lmn))
+                if snapshot.therapist is not None:
+                    therapists.setdefault(snapshot.therapist.display_name, snapshot.therapist)
         else:
             therapist = snapshot.therapist.display_name if snapshot.therapist else ""
             lines.extend(
@@ -80,14 +89,42 @@ async def statement_snapshot(session: AsyncSession, practice: Practice, client: 
         lines=tuple(lines),
         lmn=tuple(letters),
         year=year,
+        therapists=tuple(therapists.values()),
     )
 
 
-async def issue_statement(session: AsyncSession, practice: Practice, client: Client, year: int) -> IssuedDocument:
-    if not 1900 <= year <= 9999:
-        raise InvalidInput("year out of range", field="year")
+def _this_year(practice: Practice, now: dt.datetime | None) -> int:
+    return (now or utcnow()).astimezone(ZoneInfo(practice.timezone)).year
+
+
+async def statement_years(
+    session: AsyncSession, practice: Practice, client: Client, now: dt.datetime | None = None
+) -> list[int]:
+    """The years a statement can be issued for, newest first: those that have started and hold eligible
+    activity on the client's receipts or credit notes (the pages offer only these)."""
+    this_year = _this_year(practice, now)
+    years = {
+        line.service_date.year
+        for document in await client_documents(session, client.id, STATEMENT_SOURCES)
+        for line in document.snapshot.eligible_lines
+    }
+    return sorted((year for year in years if year <= this_year), reverse=True)
+
+
+async def issue_statement(
+    session: AsyncSession, practice: Practice, client: Client, year: int, now: dt.datetime | None = None
+) -> IssuedDocument:
+    """The client's statement for `year`; a year still to come, or one with nothing eligible, is a 404 with
+    a sentence (a numbered empty statement would be a document that says nothing)."""
+    if year > _this_year(practice, now):
+        raise NotFound(f"No FSA-eligible visits in {year}: that year has not started yet.", field="year")
     await lock_counter(session, practice.id, DocumentKind.STATEMENT)
     snapshot = await statement_snapshot(session, practice, client, year)
+    if not snapshot.lines:
+        raise NotFound(
+            f"No FSA-eligible visits in {year} for {client.full_name}: there is nothing to put on a statement.",
+            field="year",
+        )
     links = DocumentLinks(subject_key=f"statement:{client.id}:{year}", client_id=client.id)
     return await issue_unless_unchanged(session, practice, snapshot, links)
 

@@ -61,7 +61,15 @@ from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.clients.services import ClientDetails
 from scheduler.db import begin_calendar_write, lock_calendar_within_write
-from scheduler.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RuleViolation, SlotTaken
+from scheduler.errors import (
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    SlotTaken,
+    VisitNotStarted,
+)
 from scheduler.mail import services as mail
 from scheduler.practice.models import (
     ExtraHours,
@@ -998,6 +1006,10 @@ _TRANSITIONS: dict[str, tuple[set[AppointmentStatus], AppointmentStatus]] = {
 }
 
 
+# Steps that say the visit took place (or was missed): only once its start has passed. Arriving early is fine.
+_NEED_STARTED = frozenset({"complete", "no_show"})
+
+
 async def transition(
     session: AsyncSession, appointment: Appointment, action: str, actor: Actor, now: dt.datetime | None = None
 ) -> Appointment:
@@ -1012,8 +1024,14 @@ async def transition(
             appointment_status=appointment.status.value,
         )
     now = now or utcnow()
-    if action == "no_show" and appointment.start_at > now:
-        raise RuleViolation("A visit that has not started cannot be a no-show.", rule="not_started_yet")
+    if action in _NEED_STARTED and appointment.start_at > now:
+        # Receipts, statements and superbills follow a completed visit: none may name a date still to come.
+        raise VisitNotStarted(
+            f"This visit has not started yet: it can be marked {target.value.replace('_', ' ')} "
+            "once its start time has passed.",
+            field="appointment_id",
+            starts_at=appointment.start_at.isoformat(),
+        )
     previous = appointment.status
     appointment.status = target
     _record(session, appointment, actor, target.value, previous=previous.value)

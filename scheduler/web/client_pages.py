@@ -160,7 +160,6 @@ class ClientPagesController(Controller):
                 "book_url": book_url(today, client_id=str(client.id)),
                 "clinical": may_see_clinical(staff),
                 "own_only": staff.role is Role.THERAPIST,
-                "years": [today.year, today.year - 1],
                 "birth_date_value": client.date_of_birth.isoformat() if client.date_of_birth else "",
                 "saved": saved,
             },

@@ -67,6 +67,7 @@ async def appointment_page(
             "when": format_visit_when(visit.start, visit.end, ZoneInfo(practice.timezone)),
             "status_label": STATUS_LABELS.get(visit.status, visit.status),
             "actions": visit_actions(visit, now),
+            "not_started": visit.status in {"booked", "arrived"} and visit.start > now,
             "can_change": can_move_or_cancel(visit),
             "late_cancel": can_move_or_cancel(visit) and services.in_cancellation_window(practice, appointment, now),
             "window_hours": practice.cancellation_window_hours,

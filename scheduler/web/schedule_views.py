@@ -228,12 +228,11 @@ def free_times(slots: Iterable[Slot], zone: ZoneInfo, granularity_minutes: int) 
 
 def visit_actions(visit: Visit, now: dt.datetime) -> list[str]:
     """The status buttons worth showing for this visit now (the booking service has the last word)."""
+    # Completed and no-show say the visit's time has come (the service refuses them earlier): arriving early is fine.
+    started = visit.start <= now
     if visit.status == "booked":
-        actions = ["arrive", "complete"]
-        if visit.start <= now:
-            actions.append("no-show")
-        return actions
-    if visit.status == "arrived":
+        return ["arrive", "complete", "no-show"] if started else ["arrive"]
+    if visit.status == "arrived" and started:
         return ["complete"]
     return []
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
+from scheduler.booking import services as booking_services
 
 NEW_YORK = ZoneInfo("America/New_York")
 Client = AsyncTestClient[Litestar]
@@ -57,3 +62,13 @@ def booking(service_id: str, therapist_id: str | None, start: str, email: str = 
         "start": start,
         "client": {"first_name": "Ann", "last_name": "Lee", "email": email, "phone": "+1 212 555 0100"},
     }
+
+
+@contextmanager
+def booking_clock(moment: dt.datetime | str) -> Iterator[None]:
+    """The booking service's clock set to `moment`: a visit booked ahead can be completed as once it happened
+    (completing or no-showing a visit before it starts is refused)."""
+    instant = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(booking_services, "utcnow", lambda: instant)
+        yield

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from scheduler.practice.models import Role
-from tests.integration.booking_helpers import NEW_YORK, Client, at, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, Client, at, booking_clock, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
 
 
@@ -39,16 +41,46 @@ async def test_desk_books_lists_and_walks_a_visit_through_its_statuses(client: C
     assert [a["id"] for a in listed.json()["items"]] == [appointment["id"]]
 
     base = f"/api/v1/appointments/{appointment['id']}"
-    early_no_show = await client.post(f"{base}/no-show", headers=desk.headers)
-    assert early_no_show.status_code == 422
     assert (await client.post(f"{base}/arrive", headers=desk.headers)).json()["status"] == "arrived"
-    assert (await client.post(f"{base}/complete", headers=desk.headers)).json()["status"] == "completed"
+    with booking_clock(appointment["end"]):
+        assert (await client.post(f"{base}/complete", headers=desk.headers)).json()["status"] == "completed"
     cancel_done = await client.post(f"{base}/cancel", json={"reason": "oops"}, headers=desk.headers)
     assert cancel_done.status_code == 409
     assert cancel_done.json()["code"] == "invalid_transition"
     events = (await client.get(f"{base}/events", headers=desk.headers)).json()["items"]
     assert [e["action"] for e in events] == ["booked", "arrived", "completed"]
     assert all(e["actor"] == "staff" and e["actor_user_id"] == str(desk.user.id) for e in events)
+
+
+@pytest.mark.parametrize("action", ["complete", "no-show"])
+async def test_completing_or_no_showing_a_visit_before_it_starts_is_409_and_changes_nothing(
+    client: Client, factory: Factory, action: str
+) -> None:
+    practice = await factory.demo()
+    desk = await factory.staff(practice, Role.DESK)
+    demo = await load_demo(client)
+    client_id = await _client_id(client, desk.headers)
+    body = {"client_id": client_id, "service_id": demo.massage, "therapist_id": demo.therapist}
+    created = await client.post(
+        "/api/v1/appointments", json={**body, "start": at(weekday_ahead(), 16)}, headers=desk.headers
+    )
+    assert created.status_code == 201, created.text
+    base = f"/api/v1/appointments/{created.json()['id']}"
+    early = await client.post(f"{base}/{action}", headers=desk.headers)
+    assert early.status_code == 409
+    assert early.headers["content-type"].startswith("application/problem+json")
+    assert early.json()["code"] == "visit_not_started"
+    assert "has not started yet" in early.json()["detail"]
+    # Arriving early is fine; the visit is still not completed (or missed) once the client is in.
+    assert (await client.post(f"{base}/arrive", headers=desk.headers)).status_code == 200
+    if action == "complete":
+        again = await client.post(f"{base}/complete", headers=desk.headers)
+        assert (again.status_code, again.json()["code"]) == (409, "visit_not_started")
+    assert (await client.get(base, headers=desk.headers)).json()["status"] == "arrived"
+    events = (await client.get(f"{base}/events", headers=desk.headers)).json()["items"]
+    assert [e["action"] for e in events] == ["booked", "arrived"]
+    documents = await client.get(f"/api/v1/clients/{client_id}/documents", headers=desk.headers)
+    assert documents.json()["items"] == []
 
 
 async def test_desk_back_enters_a_visit_that_already_happened(client: Client, factory: Factory) -> None:

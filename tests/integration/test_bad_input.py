@@ -24,6 +24,7 @@ from sqlalchemy import select
 from scheduler.db import scope_session, session_scope
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Practice, Role
+from tests.integration.billing_helpers import past_weekday
 from tests.integration.booking_helpers import Client, at, booking, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
 from tests.integration.portal_helpers import follow_sign_in_link
@@ -41,7 +42,6 @@ UNKNOWN = "definitely_not_a_field"
 MIB = 1024 * 1024
 # Path values that name no row, so "another practice's" value is no different from ours.
 NOT_IDS = frozenset({"year_pdf"})
-STATEMENT_YEAR = "2026.pdf"
 JUNK_IDS = {
     "traversal": "../../etc/passwd",
     "encoded traversal": "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
@@ -153,7 +153,26 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
     )
     series = await _post(client, owner, f"{api}/treatment-plans/{plan['id']}/series", {"conflict_policy": "skip"})
     client_id = str(booked["appointment"]["client_id"])
-    statement = await client.get(f"{api}/clients/{client_id}/statements/{STATEMENT_YEAR}", headers=owner.headers)
+    # A statement needs a year with eligible care: a visit back-entered, completed and paid.
+    past = past_weekday()
+    statement_year = f"{past.year}.pdf"
+    eligible = next((s for s in services if s["fsa_eligible"]), service)
+    held = await _post(
+        client,
+        owner,
+        f"{api}/appointments",
+        {
+            "client_id": client_id,
+            "service_id": str(eligible["id"]),
+            "therapist_id": therapist_id,
+            "start": at(past, 10),
+        },
+    )
+    done = await client.post(f"{api}/appointments/{held['id']}/complete", headers=owner.headers)
+    assert done.status_code == 200, done.text
+    bill = await _post(client, owner, f"{api}/appointments/{held['id']}/checkout", {})
+    await _post(client, owner, f"{api}/invoices/{bill['id']}/payments", {"method": "cash", "amount": bill["balance"]})
+    statement = await client.get(f"{api}/clients/{client_id}/statements/{statement_year}", headers=owner.headers)
     assert statement.status_code == 200, statement.text
     documents = await client.get(f"{api}/clients/{client_id}/documents", headers=owner.headers)
     document_id = str(documents.json()["items"][0]["id"])
@@ -177,7 +196,7 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "document_pdf": f"{document_id}.pdf",
         "appointment_pdf": f"{booked['appointment']['id']}.pdf",
         "credit_note_pdf": f"{document_id}.pdf",
-        "year_pdf": STATEMENT_YEAR,
+        "year_pdf": statement_year,
     }
 
 

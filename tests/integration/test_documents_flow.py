@@ -9,6 +9,7 @@ from tests.integration.billing_helpers import (
     checkout,
     desk_with_client,
     fake,
+    past_weekday,
     pay,
     save_card,
     visit,
@@ -129,8 +130,11 @@ async def test_a_no_show_fee_gets_no_receipt_and_no_acknowledgement(
     appointment = await visit(client, desk)
     assert (await client.post(f"/api/v1/appointments/{appointment}/no-show", headers=desk.headers)).status_code == 200
     assert await _documents(client, desk.headers, desk.client_id) == []
-    statement = await client.get(f"/api/v1/clients/{desk.client_id}/statements/2026.pdf", headers=desk.headers)
-    assert "No-show" not in pdf_text(statement.content)
+    # A missed visit is no eligible activity: no statement for its year either.
+    year = past_weekday().year
+    statement = await client.get(f"/api/v1/clients/{desk.client_id}/statements/{year}.pdf", headers=desk.headers)
+    assert statement.status_code == 404
+    assert statement.json()["detail"].startswith(f"No FSA-eligible visits in {year}")
 
 
 async def test_receipt_carries_the_plans_icd10_codes_and_lmn_and_the_superbill_its_referring_provider(

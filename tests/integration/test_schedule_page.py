@@ -14,7 +14,7 @@ from sqlalchemy import update
 from scheduler.db import scope_session, session_scope
 from scheduler.practice.demo import DEMO_DESK
 from scheduler.practice.models import Practice, Role, StaffUser
-from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, booking_clock, load_demo, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
 
 HTML = {"accept": "text/html"}
@@ -196,8 +196,19 @@ async def test_desk_marks_a_visit_arrived_then_completed_from_its_page(client: C
     assert arrived.status_code == 303
     assert arrived.headers["location"] == path
     assert (await _appointment(client, desk, visit["id"]))["status"] == "arrived"
+    # Arriving early is fine; "Completed" waits for the visit's start, and a forged form gets the sentence.
+    early = await client.get(path, headers=HTML)
+    assert f'action="{path}/complete"' not in early.text
+    assert "Completed and No-show are offered once the visit has started." in early.text
+    refused = await _post_form(client, f"{path}/complete", csrf_from=path)
+    assert refused.status_code == 409
+    assert 'role="alert"' in refused.text
+    assert "This visit has not started yet" in refused.text
+    assert (await _appointment(client, desk, visit["id"]))["status"] == "arrived"
 
-    completed = await _post_form(client, f"{path}/complete", csrf_from=path)
+    with booking_clock(visit["end"]):
+        assert f'action="{path}/complete"' in (await client.get(path, headers=HTML)).text
+        completed = await _post_form(client, f"{path}/complete", csrf_from=path)
     assert completed.status_code == 303
     assert (await _appointment(client, desk, visit["id"]))["status"] == "completed"
     page = await client.get(path, headers=HTML)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.practice.models import Role
-from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, Client, Demo, at, booking_clock, load_demo, weekday_ahead
 from tests.integration.conftest import PASSWORD, Factory, Staff
 
 CONFLICT_DATES = (2, 4, 7)  # 1-based occurrences booked by someone else first
@@ -390,7 +390,8 @@ async def test_all_moves_every_occurrence_until_one_has_happened(client: Client,
         dt.datetime.fromisoformat(at(thursday + dt.timedelta(weeks=n), 11)) for n in range(8)
     ]
     first = same["occurrences"][0]["id"]
-    assert (await client.post(f"/api/v1/appointments/{first}/complete", headers=owner.headers)).status_code == 200
+    with booking_clock(same["occurrences"][0]["end"]):
+        assert (await client.post(f"/api/v1/appointments/{first}/complete", headers=owner.headers)).status_code == 200
     refused = await client.post(
         f"/api/v1/series/{series['id']}/reschedule",
         json={"scope": "all", "first_start": f"{thursday.isoformat()}T12:00"},
@@ -404,7 +405,8 @@ async def test_cancelling_the_remaining_series_leaves_past_occurrences_intact(cl
     owner, _demo, _client_id, plan_id, _dates = await setup_plan(client, factory)
     series = await commit_clean(client, owner, plan_id)
     for occurrence in series["occurrences"][:2]:
-        done = await client.post(f"/api/v1/appointments/{occurrence['id']}/complete", headers=owner.headers)
+        with booking_clock(occurrence["end"]):
+            done = await client.post(f"/api/v1/appointments/{occurrence['id']}/complete", headers=owner.headers)
         assert done.status_code == 200
     cancelled = await client.post(
         f"/api/v1/series/{series['id']}/cancel",

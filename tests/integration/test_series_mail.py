@@ -17,7 +17,7 @@ from scheduler.booking.models import Appointment
 from scheduler.db import session_scope, unscoped
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.models import Role
-from tests.integration.booking_helpers import NEW_YORK, Client, at, load_demo, weekday_ahead
+from tests.integration.booking_helpers import NEW_YORK, Client, at, booking_clock, load_demo, weekday_ahead
 from tests.integration.conftest import Factory, Staff
 from tests.integration.test_mail_and_portal import HEALTH_NOTE, HEALTH_REASON, outbox
 from tests.integration.test_series import book_single, commit_clean, new_client, plan_body, setup_plan
@@ -138,7 +138,8 @@ async def test_cancelling_the_remaining_series_sends_one_mail_listing_the_cancel
     owner, _demo, _client_id, plan_id, _dates = await setup_plan(client, factory)
     series = await commit_clean(client, owner, plan_id)
     for occurrence in series["occurrences"][:2]:
-        done = await client.post(f"/api/v1/appointments/{occurrence['id']}/complete", headers=owner.headers)
+        with booking_clock(occurrence["end"]):
+            done = await client.post(f"/api/v1/appointments/{occurrence['id']}/complete", headers=owner.headers)
         assert done.status_code == 200, done.text
     before = await outbox(factory)
 
