@@ -28,6 +28,7 @@ TEMPLATE_FOR = {
     DocumentKind.PAYMENT_ACK: "documents/payment_ack.html",
     DocumentKind.STATEMENT: "documents/statement.html",
     DocumentKind.SUPERBILL: "documents/superbill.html",
+    DocumentKind.FEE_NOTICE: "documents/fee_notice.html",
 }
 
 
@@ -51,6 +52,11 @@ def _css_string(text: str) -> Markup:
     return Markup(escaped)  # noqa: S704  (every character that could break out is escaped above)
 
 
+def _iso_date(text: str) -> str:
+    """A date kept as ISO text in a snapshot's `extra`, printed like the others."""
+    return _date(dt.date.fromisoformat(text)) if text else ""
+
+
 def _short_date(day: dt.date) -> str:
     return f"{day:%m/%d/%Y}"
 
@@ -66,6 +72,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["date"] = _date
     env.filters["mmddyyyy"] = _short_date
+    env.filters["isodate"] = _iso_date
     env.filters["css_string"] = _css_string
     return env
 

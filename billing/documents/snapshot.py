@@ -24,6 +24,7 @@ class DocumentKind(enum.StrEnum):
     PAYMENT_ACK = "payment_ack"
     STATEMENT = "statement"
     SUPERBILL = "superbill"
+    FEE_NOTICE = "fee_notice"  # a no-show or late-cancellation fee: not a medical receipt
 
 
 # Each kind counts on its own; the prefix makes a number readable on the phone ("receipt R-000042").
@@ -33,6 +34,7 @@ NUMBER_PREFIX = {
     DocumentKind.PAYMENT_ACK: "PA",
     DocumentKind.STATEMENT: "ST",
     DocumentKind.SUPERBILL: "SB",
+    DocumentKind.FEE_NOTICE: "FN",
 }
 
 TITLES = {
@@ -41,6 +43,7 @@ TITLES = {
     DocumentKind.PAYMENT_ACK: "Payment acknowledgement",
     DocumentKind.STATEMENT: "FSA/HSA year-end statement",
     DocumentKind.SUPERBILL: "Superbill",
+    DocumentKind.FEE_NOTICE: "Fee notice",
 }
 
 
