@@ -3,7 +3,8 @@
 Booking hooks (no-show fee, online deposit) run inside scheduler services that know nothing of billing,
 so they cannot be handed the gateway as an argument; they read it here. It is built on first use (an
 app that takes no payment never builds one); tests install a gateway with fault injection instead. The
-deployment's secret key, which signs the deposit links those hooks hand out, is kept here for the same reason.
+deployment's secret key, which signs the deposit links those hooks hand out, and its public address are kept
+here for the same reason.
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ def link_secret() -> str:
 
         secret = get_settings().secret_key
     return str(secret)
+
+
+def set_base_url(base_url: str) -> None:
+    _state["base_url"] = base_url.rstrip("/")
+
+
+def base_url() -> str:
+    """The app's public address, for links a hook e-mails (the fee notice's): the app's `base_url` (from the
+    environment when no app set it)."""
+    url = _state.get("base_url")
+    if url is None:
+        from scheduler.settings import get_settings
+
+        url = get_settings().base_url.rstrip("/")
+    return str(url)
 
 
 def get_gateway() -> PaymentGateway:

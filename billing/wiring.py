@@ -24,7 +24,7 @@ from billing.controllers import (
 from billing.desk_pages import CheckoutPagesController
 from billing.gateway import PaymentGateway
 from billing.pages import CheckoutReturnPage, DepositLinkPage
-from billing.runtime import set_gateway, set_gateway_factory, set_link_secret
+from billing.runtime import set_base_url, set_gateway, set_gateway_factory, set_link_secret
 from scheduler.booking import hooks
 from scheduler.settings import Settings
 
@@ -56,6 +56,7 @@ def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[A
     hooks.register_online_booking(card_setup.card_setup_hold)
     hooks.register_booking_page(card_setup.booking_note)
     set_link_secret(settings.secret_key)
+    set_base_url(settings.base_url)
     if gateway is not None:
         set_gateway(gateway)
     else:

@@ -31,14 +31,13 @@ from billing.documents.services import DocumentLinks, client_party, practice_par
 from billing.documents.snapshot import DocumentKind, DocumentLine, DocumentSnapshot, LineKind, Tender
 from billing.models import Invoice, InvoiceLine, Payment, PaymentStatus, Refund, RefundStatus
 from billing.models import LineKind as BillingLineKind
-from billing.runtime import link_secret
+from billing.runtime import base_url, link_secret
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
 from scheduler.format import format_money
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service, Therapist
-from scheduler.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -234,7 +233,7 @@ async def _issue(
 def download_url(practice: Practice, document_id: uuid.UUID) -> str:
     """A signed, expiring link to the notice (the same links the checkout confirmation sends)."""
     token = make_download_token(link_secret(), document_id, services.utcnow() + DEFAULT_LIFETIME)
-    return f"{get_settings().base_url.rstrip('/')}/p/{practice.slug}/documents/{token}"
+    return f"{base_url()}/p/{practice.slug}/documents/{token}"
 
 
 async def _email(
