@@ -30,7 +30,13 @@ from scheduler.settings import Settings
 from scheduler.validation import parse_uuid
 from scheduler.web.portal import PortalClient, PortalSignInRequired, provide_portal_client
 
-PORTAL_KINDS = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE, DocumentKind.PAYMENT_ACK, DocumentKind.STATEMENT)
+PORTAL_KINDS = (
+    DocumentKind.RECEIPT,
+    DocumentKind.CREDIT_NOTE,
+    DocumentKind.PAYMENT_ACK,
+    DocumentKind.STATEMENT,
+    DocumentKind.FEE_NOTICE,
+)
 
 
 def _to_sign_in(request: Request[Any, Any, Any], _exc: PortalSignInRequired) -> Response[Any]:
