@@ -6,10 +6,11 @@ It names the fee, the practice's rule that set it, the visit it concerns, and ho
 (brand and last four, date), the deposit it was kept from, or "due at your next visit".
 
 One notice per fee line (subject `fee:<line id>`), issued when the fee's money is settled:
-- the invoice settles (`on_invoice_settled`): the saved card was charged, inline or by a later webhook, or the
-  deposit kept covers it;
-- the visit's fee could not be charged (`issue_when_due(..., final=True)` from `billing.visits`, after the
-  attempt): no saved card, or a decline. A charge still pending waits for its settlement instead.
+- the invoice settles (`on_invoice_settled`): the saved card was charged (after the status change committed, by
+  a webhook or by the sweep), or the deposit kept covers it;
+- the fee could not be charged: no saved card (`issue_when_due(..., final=True)` from `billing.visits`), or the
+  charge sent after the status change committed was refused (`on_invoice_recomputed`, which issues nothing
+  else); it is then due at the next visit. A charge still pending waits for its answer.
 Issuing it e-mails the client a signed download link; the e-mail carries amounts and the visit's date only.
 """
 
@@ -29,7 +30,7 @@ from billing.documents.models import IssuedDocument
 from billing.documents.numbering import lock_counter
 from billing.documents.services import DocumentLinks, client_party, practice_party, therapist_party
 from billing.documents.snapshot import DocumentKind, DocumentLine, DocumentSnapshot, LineKind, Tender
-from billing.models import Invoice, InvoiceLine, Payment, PaymentStatus, Refund, RefundStatus
+from billing.models import Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
 from billing.models import LineKind as BillingLineKind
 from billing.runtime import base_url, link_secret
 from scheduler.booking.models import Appointment, AppointmentStatus
@@ -129,7 +130,16 @@ async def on_invoice_settled(session: AsyncSession, invoice: Invoice) -> None:
     await issue_when_due(session, invoice)
 
 
-async def issue_when_due(session: AsyncSession, invoice: Invoice, *, final: bool = False) -> list[IssuedDocument]:
+async def on_invoice_recomputed(session: AsyncSession, invoice: Invoice) -> None:
+    """`billing.events.invoice_recomputed`: a fee's charge was refused (sent after the no-show committed, see
+    `billing.card_charges`): its notice, as due at the next visit."""
+    if invoice.status is InvoiceStatus.OPEN and invoice.appointment_id is not None:
+        await issue_when_due(session, invoice, refused_only=True)
+
+
+async def issue_when_due(
+    session: AsyncSession, invoice: Invoice, *, final: bool = False, refused_only: bool = False
+) -> list[IssuedDocument]:
     """Issue (once) and e-mail the notice of each fee on a missed visit's invoice whose money is settled; with
     `final`, also a fee that was tried and not charged (no card, declined), as due at the next visit. A fee whose
     charge is still pending waits for its settlement. Answers the notices issued now."""
@@ -168,8 +178,11 @@ async def issue_when_due(session: AsyncSession, invoice: Invoice, *, final: bool
             continue  # the card's answer is still to come: its settlement issues the notice
         deposits = [p for p in payments if p.purpose == "deposit" and p.status is PaymentStatus.SUCCEEDED]
         money = fee_money(line.total, invoice, fee_payment, deposits, await _refunded(session, deposits))
-        if money.due > 0 and not final:
-            continue
+        refused = fee_payment is not None and fee_payment.status is PaymentStatus.FAILED
+        if refused_only and not refused:
+            continue  # mid-way through the visit's status change: it issues the notice when it is done
+        if money.due > 0 and not (final or refused):
+            continue  # still being charged (or about to be): its answer issues the notice
         document = await _issue(session, practice, invoice, appointment, line, rule, money)
         await _email(session, practice, appointment, document, rule, money)
         issued.append(document)

@@ -24,6 +24,7 @@ ROUTE_HANDLERS: list[Any] = [
 def install() -> list[Any]:
     events.register_settled(issuing.on_invoice_settled)
     events.register_settled(fee_notices.on_invoice_settled)
+    events.register_recomputed(fee_notices.on_invoice_recomputed)
     events.register_recomputed(issuing.on_invoice_recomputed)
     hooks.register_status_change(issuing.on_status_change)
     return ROUTE_HANDLERS
