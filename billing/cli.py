@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from billing.documents import rendering
 from billing.reconcile import reconcile as reconcile_all
 from billing.runtime import get_gateway
 from billing.visits import send_held_refunds
@@ -25,7 +26,7 @@ def reconcile(limit: int) -> None:
     """Replay the events whose webhook delivery failed (last 30 days) and the parked ones; each is applied at
     most once. Then close the pay links of settled invoices and send refunds of money received twice, and the
     deposit refunds cancellations wrote and the fees and series charges status changes wrote that Stripe has not
-    answered yet (same keys: made once)."""
+    answered yet (same keys: made once); and render the PDF of every issued document that has none yet."""
     settings = get_settings()
     install(settings)
 
@@ -34,6 +35,9 @@ def reconcile(limit: int) -> None:
         try:
             counts = await reconcile_all(config, get_gateway(), limit)
             counts["deposit_refunds"] = await send_held_refunds(config, limit)
+            # The documents those events issued, then any other document left without its PDF.
+            counts["rendered"] = await rendering.render_committed(config)
+            counts["rendered"] += await rendering.render_unrendered(config, limit)
             return counts
         finally:
             await config.get_engine().dispose()
@@ -49,5 +53,5 @@ def reconcile(limit: int) -> None:
         f"parked events: {counts['resolved']} resolved, {counts['still_parked']} still parked; "
         f"{counts['followed_up']} settled invoices followed up; "
         f"{counts['deposit_refunds']} pending deposit refunds sent; "
-        f"{counts['card_charges']} pending fee and series charges sent"
+        f"{counts['card_charges']} pending fee and series charges sent; {counts['rendered']} documents rendered"
     )

@@ -167,6 +167,9 @@ class InvoiceController(Controller):
                 amount=data.amount,
                 quantity=data.quantity,
                 fsa_eligible=data.fsa_eligible,
+                applies_to=parse_uuid_field(data.applies_to_line_id, "applies_to_line_id")
+                if data.applies_to_line_id is not None
+                else None,
             ),
         )
         return await invoice_out(db_session, invoice)

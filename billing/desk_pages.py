@@ -20,7 +20,7 @@ from billing import invoices, parking, payments, visits
 from billing.documents import services as documents
 from billing.documents.snapshot import TITLES
 from billing.gateway import PaymentError
-from billing.models import Invoice, Payment, PaymentStatus, Refund, RefundStatus
+from billing.models import Invoice, InvoiceLine, LineKind, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
 from scheduler.auth import page_staff
 from scheduler.booking import services as booking
@@ -52,6 +52,18 @@ class LineForm(msgspec.Struct):
     description: str = ""
     amount: str = ""
     quantity: str = "1"
+    fsa_eligible: str = ""  # "" the kind's default, "yes" or "no"
+    applies_to: str = ""  # a discount's line; "" every line pro rata
+
+
+FSA_CHOICES: dict[str, bool | None] = {"": None, "yes": True, "no": False}
+
+
+def _kind_defaults() -> str:
+    """'add-on yes; retail, tip, discount, fee no': what the FSA switch's default means, kind by kind."""
+    yes = [KIND_LABELS[k].lower() for k, v in invoices.DESK_KINDS.items() if v and k in KIND_LABELS]
+    no = [KIND_LABELS[k].lower() for k, v in invoices.DESK_KINDS.items() if not v and k in KIND_LABELS]
+    return f"{', '.join(yes)} yes; {', '.join(no)} no"
 
 
 class PaymentForm(msgspec.Struct):
@@ -105,7 +117,9 @@ async def checkout_page(
                 "amount": money(line.amount),
                 "total": money(line.total),
                 "fsa": line.fsa_eligible,
+                "fsa_text": _fsa_text(line, lines),
                 "refundable": line.total > 0 and line.credits_line_id is None,
+                "discountable": line.total > 0 and line.credits_line_id is None and line.kind.value != "discount",
             }
             for line in lines
         ],
@@ -131,6 +145,7 @@ async def checkout_page(
         else None,
         "methods": {k: v for k, v in METHOD_LABELS.items() if k != "online_deposit"},
         "kinds": KIND_LABELS,
+        "kind_defaults": _kind_defaults(),
         "visit_url": f"/staff/appointments/{invoice.appointment_id}" if invoice.appointment_id else None,
         "missed": appointment is not None and appointment.status in MISSED,
         "documents": [
@@ -140,6 +155,14 @@ async def checkout_page(
         "error": {"message": error.detail, "field": error.field, "code": error.code} if error else None,
     }
     return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)
+
+
+def _fsa_text(line: InvoiceLine, lines: list[InvoiceLine]) -> str:
+    """A charge says whether it counts; a discount says which line it comes off (receipts print it there)."""
+    if line.kind is not LineKind.DISCOUNT or line.amount >= 0 or line.description.startswith("Refund"):
+        return "yes" if line.fsa_eligible else "no"
+    target = next((other for other in lines if other.id == line.credits_line_id), None)
+    return f"off {target.description}" if target is not None else "off every line, pro rata"
 
 
 async def _paid_twice(session: AsyncSession, practice: Practice, taken: list[Payment]) -> list[dict[str, str]]:
@@ -215,10 +238,19 @@ class CheckoutPagesController(Controller):
             if data.kind == "discount" and amount > 0:
                 amount = -amount  # the desk types the discount as a positive number
             quantity = int(data.quantity) if data.quantity.strip().isdigit() else 0
+            if data.fsa_eligible not in FSA_CHOICES:
+                raise InvalidInput("Choose yes, no or the default for the kind.", field="fsa_eligible")
             await invoices.add_line(
                 db_session,
                 invoice.id,
-                invoices.NewLine(kind=data.kind, description=data.description, amount=amount, quantity=quantity),
+                invoices.NewLine(
+                    kind=data.kind,
+                    description=data.description,
+                    amount=amount,
+                    quantity=quantity,
+                    fsa_eligible=FSA_CHOICES[data.fsa_eligible],
+                    applies_to=_line_id(data.applies_to, "applies_to"),
+                ),
             )
         except FORM_ERRORS as exc:
             return await checkout_page(db_session, practice, staff, invoice, error=exc)
@@ -267,10 +299,10 @@ class CheckoutPagesController(Controller):
         return Redirect(path=f"/staff/invoices/{invoice.id}", status_code=303)
 
 
-def _line_id(raw: str) -> uuid.UUID | None:
+def _line_id(raw: str, field: str = "line_id") -> uuid.UUID | None:
     if not raw.strip():
         return None
     try:
         return uuid.UUID(raw.strip())
     except ValueError:
-        raise NotFound("No such line.", field="line_id") from None
+        raise NotFound("No such line.", field=field) from None

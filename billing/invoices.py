@@ -146,6 +146,16 @@ async def invoice_for_appointment(session: AsyncSession, appointment_id: uuid.UU
     return invoice
 
 
+async def open_with_balance(session: AsyncSession, client_id: uuid.UUID) -> list[Invoice]:
+    """The client's open invoices that still have something to pay, oldest first."""
+    rows = await session.scalars(
+        select(Invoice)
+        .where(Invoice.client_id == client_id, Invoice.status == InvoiceStatus.OPEN)
+        .order_by(Invoice.created_at)
+    )
+    return [invoice for invoice in rows if invoice.balance > 0]
+
+
 async def open_for_appointment(
     session: AsyncSession, practice: Practice, appointment: Appointment, *, with_service_line: bool = True
 ) -> Invoice:
@@ -233,11 +243,16 @@ async def _missed_visit_invoice(session: AsyncSession, practice: Practice, appoi
 
 @dataclass(frozen=True)
 class NewLine:
+    """A line the desk adds. `fsa_eligible` None takes the kind's default (`DESK_KINDS`). A discount reduces the
+    line it `applies_to` (the visit's service line, say), or, naming none, every line pro rata by amount: each
+    line's receipt shows its amount after discount (`billing.discounts`)."""
+
     kind: str
     description: str
     amount: int
     quantity: int = 1
     fsa_eligible: bool | None = None
+    applies_to: uuid.UUID | None = None
 
 
 def check_line(line: NewLine) -> None:
@@ -257,6 +272,8 @@ def check_line(line: NewLine) -> None:
             raise InvalidInput("A discount is a negative amount.", field="amount")
     elif line.amount <= 0:
         raise InvalidInput("The amount is a positive number of minor units (cents).", field="amount")
+    if line.applies_to is not None and line.kind != "discount":
+        raise InvalidInput("Only a discount applies to another line.", field="applies_to_line_id")
 
 
 async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) -> Invoice:
@@ -272,6 +289,16 @@ async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) 
             field="amount",
         )
     fsa = DESK_KINDS[line.kind] if line.fsa_eligible is None else line.fsa_eligible
+    if line.applies_to is not None:
+        target = await session.scalar(
+            select(InvoiceLine).where(InvoiceLine.id == line.applies_to, InvoiceLine.invoice_id == invoice.id)
+        )
+        if target is None or target.total <= 0 or target.credits_line_id is not None:
+            raise NotFound("No such charge on this invoice to discount.", field="applies_to_line_id")
+        if -line.amount * line.quantity > target.total:
+            raise InvalidInput(
+                "A discount on one line is at most that line's amount.", field="amount", line_total=target.total
+            )
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
@@ -280,6 +307,7 @@ async def add_line(session: AsyncSession, invoice_id: uuid.UUID, line: NewLine) 
             amount=line.amount,
             quantity=line.quantity,
             fsa_eligible=fsa,
+            credits_line_id=line.applies_to,
         )
     )
     return await recompute(session, invoice)

@@ -1,5 +1,12 @@
 """Packages: a catalogue of session bundles, sold on an invoice and redeemed one session per visit.
 
+A visit paid with a session costs the session's **share** of the package price, not the service's list price:
+the price divided by the sessions, rounded down to the minor unit, with the cents left over on the last session
+($250 for 3 sessions is $83.33, $83.33, $83.34), so the shares add up to the price. The visit's service line is
+reduced to that share (a discount line naming it), and the package tender records the share: the receipt then
+claims what the client paid for that visit. A package is only used for a service it covers (one for any
+service, or for the visit's own).
+
 A purchase becomes usable when the invoice that sold it is settled. Redeeming takes one session with a
 conditional UPDATE (`sessions_used < sessions_total`), so two desks redeeming the last session at once
 cannot both succeed; the database's check constraint is the backstop. A client's balance never goes
@@ -15,7 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices
-from billing.models import Invoice, InvoiceLine, LineKind, Package, PackagePurchase, PackageRedemption
+from billing.models import Invoice, InvoiceLine, LineKind, Package, PackagePurchase, PackageRedemption, Payment
+from scheduler.booking.models import Appointment
 from scheduler.errors import InvalidInput, NotFound, RuleViolation
 from scheduler.practice.models import Practice, Service
 from scheduler.validation import parse_uuid_field
@@ -172,3 +180,81 @@ async def redeem_session(
             await session.refresh(purchase)
             return purchase
     raise RuleViolation("The client has no package sessions left for this service.", rule="no_package_sessions")
+
+
+def session_share(price: int, sessions: int, session_number: int) -> int:
+    """What session `session_number` (1-based) of a package costs: price // sessions, the remainder on the last."""
+    if not 1 <= session_number <= sessions:
+        msg = "session_number is 1 to sessions"
+        raise ValueError(msg)
+    share, remainder = divmod(price, sessions)
+    return share + remainder if session_number == sessions else share
+
+
+async def pay_visit_with_session(
+    session: AsyncSession,
+    invoice: Invoice,
+    payment: Payment,
+    appointment: Appointment | None,
+    *,
+    plan_id: uuid.UUID | None = None,
+) -> PackagePurchase:
+    """Pay the visit's service line with one session of a package valid for its service (and plan, if named):
+    the line is reduced to the session's share and `payment` (a package tender, not yet succeeded) records it.
+    The caller holds the invoice lock, marks the payment succeeded and recomputes.
+
+    A session pays for the whole visit, so it is taken before other money for the visit: once more has been
+    paid than the invoice's other lines come to, it is refused (before any session is used)."""
+    if appointment is None:
+        raise RuleViolation("A package session pays for a visit.", rule="package_needs_visit", field="method")
+    line = await session.scalar(
+        select(InvoiceLine)
+        .where(
+            InvoiceLine.invoice_id == invoice.id,
+            InvoiceLine.kind == LineKind.SERVICE,
+            InvoiceLine.credits_line_id.is_(None),
+            InvoiceLine.amount > 0,
+        )
+        .order_by(InvoiceLine.created_at, InvoiceLine.id)
+        .limit(1)
+    )
+    if line is None or invoice.paid > max(invoice.total - line.total, 0):
+        raise RuleViolation(
+            "A package session pays for the whole visit: use it before other tenders, or refund them first.",
+            rule="package_after_payment",
+            field="method",
+        )
+    purchase = await redeem_session(
+        session,
+        client_id=invoice.client_id,
+        service_id=appointment.service_id,
+        appointment_id=appointment.id,
+        payment_id=payment.id,
+        plan_id=plan_id,
+    )
+    package = await session.get_one(Package, purchase.package_id)
+    # The catalogue's price, unless the package was re-cut since: then what the purchase was sold at.
+    price = purchase.value_per_session * purchase.sessions_total
+    if package.sessions == purchase.sessions_total:
+        price = package.price
+    share = session_share(price, purchase.sessions_total, purchase.sessions_used)
+    reduction = min(line.total - share, invoice.total - invoice.paid)  # never below what was already paid
+    if reduction > 0:
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                kind=LineKind.DISCOUNT,
+                description=f"Package session price ({package.name})"[:200],
+                amount=-reduction,
+                quantity=1,
+                fsa_eligible=line.fsa_eligible,
+                service_date=line.service_date,
+                credits_line_id=line.id,  # no package_id: that marks a package sold (`activate_purchases`)
+            )
+        )
+    await invoices.recompute(session, invoice)
+    payment.amount = min(share, invoice.balance)
+    payment.package_purchase_id = purchase.id
+    if payment.amount <= 0:
+        raise RuleViolation("This package's sessions are free: nothing to record.", rule="package_free", field="method")
+    return purchase

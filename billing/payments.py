@@ -332,15 +332,9 @@ async def take_tender(
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
     if method is PaymentMethod.PACKAGE:
+        # The session pays the visit at its share of the package price, whatever amount was typed.
         appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
-        purchase = await packages.redeem_session(
-            session,
-            client_id=invoice.client_id,
-            service_id=appointment.service_id if appointment else None,
-            appointment_id=invoice.appointment_id,
-            payment_id=payment.id,
-        )
-        payment.package_purchase_id = purchase.id
+        await packages.pay_visit_with_session(session, invoice, payment, appointment)
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
@@ -348,6 +342,35 @@ async def take_tender(
         await _send_pay_link(session, practice, invoice, payment, base_url=base_url)
         return TenderOut(payment)
     return TenderOut(await _charge_at_desk(session, practice, invoice, payment, base_url=base_url))
+
+
+async def client_pay_link(
+    session: AsyncSession, practice: Practice, client_id: uuid.UUID, invoice_id: uuid.UUID, *, base_url: str
+) -> str:
+    """The client's own "Pay now" (the portal): a pay link for the invoice's balance, the one already open for
+    that amount when there is one, else a new one made (and e-mailed) as the desk's `pay_link` tender makes it.
+    An invoice of another client, or with nothing to pay, reads as not found."""
+    invoice = await invoices.lock_invoice(session, invoice_id)
+    if invoice.client_id != client_id or invoice.status is not InvoiceStatus.OPEN or invoice.balance <= 0:
+        raise NotFound("There is nothing to pay on this invoice.", field="invoice_id")
+    open_link = await session.scalar(
+        select(Payment.checkout_url).where(
+            Payment.invoice_id == invoice.id,
+            Payment.method == PaymentMethod.PAY_LINK,
+            Payment.status == PaymentStatus.PENDING,
+            Payment.amount == invoice.balance,
+            Payment.checkout_url.is_not(None),
+        )
+    )
+    if open_link:
+        return open_link
+    out = await take_tender(
+        session, practice, invoice.id, TenderIn(method="pay_link", amount=invoice.balance), base_url=base_url
+    )
+    if not out.payment.checkout_url:
+        msg = f"payment {out.payment.id}: a pay link was made without a checkout URL"
+        raise RuntimeError(msg)
+    return out.payment.checkout_url
 
 
 async def _charge_at_desk(

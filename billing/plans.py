@@ -114,21 +114,13 @@ async def _draw_from_package(session: AsyncSession, invoice: Invoice, appointmen
     )
     session.add(payment)
     await session.flush()
-    try:
-        purchase = await packages.redeem_session(
-            session,
-            client_id=invoice.client_id,
-            service_id=None,
-            appointment_id=appointment.id,
-            payment_id=payment.id,
-            plan_id=plan_of(appointment),
-        )
+    try:  # a session of the plan's package that covers this visit's service, at the session's share
+        await packages.pay_visit_with_session(session, invoice, payment, appointment, plan_id=plan_of(appointment))
     except RuleViolation:
         await session.delete(payment)  # the plan's package is used up: the desk takes payment instead
         await session.flush()
         log.info("plan package used up", extra={"invoice_id": str(invoice.id)})
         return
-    payment.package_purchase_id = purchase.id
     payment.status = PaymentStatus.SUCCEEDED
     await invoices.recompute(session, invoice)
 

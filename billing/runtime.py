@@ -39,19 +39,18 @@ def link_secret() -> str:
     return str(secret)
 
 
-def set_base_url(base_url: str) -> None:
-    _state["base_url"] = base_url.rstrip("/")
+def set_base_url(url: str) -> None:
+    _state["base_url"] = url.rstrip("/")
 
 
 def base_url() -> str:
-    """The app's public address, for links a hook e-mails (the fee notice's): the app's `base_url` (from the
-    environment when no app set it)."""
+    """Where the app is served, for links in e-mails written outside a request (the app's, else the environment's)."""
     url = _state.get("base_url")
     if url is None:
         from scheduler.settings import get_settings
 
-        url = get_settings().base_url.rstrip("/")
-    return str(url)
+        url = get_settings().base_url
+    return str(url).rstrip("/")
 
 
 def get_gateway() -> PaymentGateway:

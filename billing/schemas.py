@@ -57,7 +57,11 @@ class LineCreate(msgspec.Struct, forbid_unknown_fields=True):
     description: str
     amount: int
     quantity: int = 1
+    # None: the kind's default (service and add-on lines count for FSA/HSA; retail, tips and fees do not).
     fsa_eligible: bool | None = None
+    # A discount on one line (the visit's service line); without it a discount is spread over every line pro
+    # rata by amount. Either way each line's receipt shows its amount after discount.
+    applies_to_line_id: str | None = None
 
 
 class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True):

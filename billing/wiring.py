@@ -22,6 +22,7 @@ from billing.controllers import (
     stripe_webhook,
 )
 from billing.desk_pages import CheckoutPagesController
+from billing.documents import rendering
 from billing.gateway import PaymentGateway
 from billing.pages import CheckoutReturnPage, DepositLinkPage
 from billing.runtime import set_base_url, set_gateway, set_gateway_factory, set_link_secret
@@ -66,6 +67,8 @@ def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[A
 
 async def after_response(request: Request[Any, Any, Any]) -> None:
     """Billing's work after a response and its commit: send the fees and series charges a status change wrote,
-    and the refunds a cancellation wrote."""
+    and the refunds a cancellation wrote, and render the documents the request issued (before the outbox sends
+    their download links)."""
     await card_charges.send_after_response(request)
     await visits.send_refunds_after_response(request)
+    await rendering.after_response(request.app.state.alchemy)

@@ -146,3 +146,21 @@ class SeriesConflicts(Conflict):
 
     code = "series_conflicts"
     title = "Occurrences of the series conflict"
+
+
+class DiagnosisCodeRefused(InvalidInput):
+    """A well-formed ICD-10-CM code the code set does not accept as billable: unknown (made up, or deleted),
+    or a heading with codes under it (a category such as `M54`, or `M54.5` since October 2021).
+    `diagnosis_code` names it; `replacements` lists the billable codes the set knows in its place."""
+
+    status = 422
+    code = "diagnosis_code_refused"
+    title = "Not a billable ICD-10-CM code"
+
+
+class SuperbillNotReady(CarebookError):
+    """A superbill an insurer would return: `missing` lists every item (what, a sentence, where to fix it)."""
+
+    status = 422
+    code = "superbill_not_ready"
+    title = "The superbill is missing details an insurer needs"

@@ -19,7 +19,7 @@ from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.errors import InvalidInput, NotFound
-from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS
+from scheduler.openapi import STAFF_READ_PROBLEMS, STAFF_SECURITY, STAFF_WRITE_PROBLEMS, problems
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Practice, Role
 from scheduler.settings import Settings
@@ -28,13 +28,16 @@ from scheduler.validation import parse_uuid
 PDF = "application/pdf"
 
 
-def pdf_response(document: IssuedDocument, pdf: bytes, *, copy: bool = False) -> Response[bytes]:
+def pdf_response(
+    document: IssuedDocument, pdf: bytes, *, copy: bool = False, attachment: bool = False
+) -> Response[bytes]:
+    """The PDF, shown in the browser (`inline`) or, with `attachment`, saved as a file."""
     filename = f"{document.number}{'-COPY' if copy else ''}.pdf"
     return Response(
         content=pdf,
         media_type=PDF,
         headers={
-            "Content-Disposition": f'inline; filename="{filename}"',
+            "Content-Disposition": f'{"attachment" if attachment else "inline"}; filename="{filename}"',
             # Health-adjacent and personal: never kept by shared caches.
             "Cache-Control": "private, no-store",
             "X-Document-Number": document.number,
@@ -125,9 +128,10 @@ class DocumentController(Controller):
     @get(
         "/appointments/{appointment_id:str}/superbill.pdf",
         operation_id="getAppointmentSuperbillPdf",
-        summary="Superbill (CMS-1500 fields) for a visit whose receipt is issued",
+        summary="Superbill (CMS-1500 fields) for a visit whose receipt is issued; 422 `superbill_not_ready` lists "
+        "every missing item (`missing`: item, detail, fix_url)",
         media_type=PDF,
-        responses=STAFF_READ_PROBLEMS,
+        responses=problems(400, 401, 403, 404, 422),
     )
     async def superbill(
         self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, appointment_id: FromPath[str]

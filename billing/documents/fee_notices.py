@@ -17,7 +17,6 @@ Issuing it e-mails the client a signed download link; the e-mail carries amounts
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -25,14 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents import services
-from billing.documents.links import DEFAULT_LIFETIME, make_download_token
+from billing.documents.delivery import download_url
+from billing.documents.links import DEFAULT_LIFETIME
 from billing.documents.models import IssuedDocument
 from billing.documents.numbering import lock_counter
 from billing.documents.services import DocumentLinks, client_party, practice_party, therapist_party
 from billing.documents.snapshot import DocumentKind, DocumentLine, DocumentSnapshot, LineKind, Tender
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
 from billing.models import LineKind as BillingLineKind
-from billing.runtime import base_url, link_secret
 from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
@@ -243,12 +242,6 @@ async def _issue(
     return await services.issue_document(session, practice, snapshot, links)
 
 
-def download_url(practice: Practice, document_id: uuid.UUID) -> str:
-    """A signed, expiring link to the notice (the same links the checkout confirmation sends)."""
-    token = make_download_token(link_secret(), document_id, services.utcnow() + DEFAULT_LIFETIME)
-    return f"{base_url()}/p/{practice.slug}/documents/{token}"
-
-
 async def _email(
     session: AsyncSession,
     practice: Practice,
@@ -282,7 +275,7 @@ async def _email(
         returned=format_money(money.returned, currency) if money.returned else "",
         deposit_card=card(money.deposit),
         number=document.number,
-        download_url=download_url(practice, document.id),
+        download_url=download_url(practice, document, services.utcnow() + DEFAULT_LIFETIME),
     )
     await mail.enqueue(
         session,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.discounts import Discount, allocate
 from billing.documents import services
 from billing.documents.models import IssuedDocument
 from billing.documents.numbering import lock_counter
@@ -30,6 +31,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    Package,
     PackagePurchase,
     Payment,
     PaymentMethod,
@@ -38,12 +40,15 @@ from billing.models import (
     RefundStatus,
 )
 from billing.models import LineKind as BillingLineKind
+from billing.money import format_money
 from scheduler.booking.models import Appointment, AppointmentSeries, AppointmentStatus
 from scheduler.clients.models import Client
+from scheduler.format import format_date
 from scheduler.plans.models import LetterOfMedicalNecessity, TreatmentPlan
 from scheduler.practice.models import Practice, Therapist
 
 FEE_PURPOSES = frozenset({"no_show_fee", "late_cancel_fee"})
+FEE_LINE_KINDS = frozenset({LineKind.FEE, LineKind.NO_SHOW_FEE, LineKind.LATE_CANCEL_FEE})
 # Billing writes these descriptions on the fee lines it adds for a missed or late-cancelled visit.
 FEE_KINDS = {"No-show fee": LineKind.NO_SHOW_FEE, "Late-cancel fee": LineKind.LATE_CANCEL_FEE}
 _LINE_KINDS = {
@@ -65,7 +70,7 @@ def document_line(line: InvoiceLine, service_date: dt.date, by_id: dict[uuid.UUI
     eligible = line.fsa_eligible
     if line.kind is BillingLineKind.FEE:
         kind = FEE_KINDS.get(line.description, LineKind.FEE)
-    if line.amount < 0 and line.description.startswith("Refund"):
+    if is_refund_credit(line):
         credited = by_id.get(line.credits_line_id) if line.credits_line_id else None
         kind = LineKind.REFUND if credited is None or credited.kind is not BillingLineKind.RETAIL else kind
         eligible = credited.fsa_eligible if credited is not None else True
@@ -81,11 +86,106 @@ def document_line(line: InvoiceLine, service_date: dt.date, by_id: dict[uuid.UUI
     )
 
 
-def tender(payment: Payment) -> Tender:
+def is_refund_credit(line: InvoiceLine) -> bool:
+    """A credit line a refund wrote ("Refund", "Refund: <line>"): money given back, printed as such."""
+    return line.amount < 0 and line.description.startswith("Refund")
+
+
+def _is_discount(line: InvoiceLine) -> bool:
+    return line.kind is BillingLineKind.DISCOUNT and line.amount < 0 and not is_refund_credit(line)
+
+
+def _reducible(line: InvoiceLine) -> bool:
+    return line.kind is not BillingLineKind.DISCOUNT and line.credits_line_id is None and line.total > 0
+
+
+def document_lines(lines: Sequence[InvoiceLine], service_date: dt.date, currency: str) -> list[DocumentLine]:
+    """The invoice's lines as a document prints them: every discount folded into the lines it reduces
+    (`billing.discounts`: a named line, else pro rata by amount), so each line shows what was paid for it and
+    the eligible subtotal is never more than the money paid for eligible care. A discount with nothing left
+    to reduce stays a line of its own, counted against the eligible amount."""
+    by_id = {line.id: line for line in lines}
+    discounts = [
+        Discount(key=line.id, amount=-line.total, applies_to=line.credits_line_id)
+        for line in lines
+        if _is_discount(line)
+    ]
+    after, unplaced = allocate([(line.id, line.total) for line in lines if _reducible(line)], discounts)
+    labels = {
+        target: line.description
+        for line in lines
+        if _is_discount(line) and (target := line.credits_line_id) is not None
+    }
+    printed = []
+    for line in lines:
+        if _is_discount(line):
+            continue
+        shown = document_line(line, service_date, by_id)
+        if line.id in after and after[line.id] != line.total:
+            taken = line.total - after[line.id]
+            named = labels.get(line.id, "discount")
+            label = named[:1].lower() + named[1:]
+            listed, less = format_money(line.total, currency), format_money(taken, currency)
+            shown = dataclasses.replace(
+                shown,
+                amount=after[line.id],
+                discount=taken,
+                discount_note=f"list {listed}, less {less} {label}",
+            )
+        printed.append(shown)
+    if unplaced:
+        printed.append(
+            DocumentLine(service_date=service_date, description="Discount", amount=-unplaced, kind=LineKind.DISCOUNT)
+        )
+    return printed
+
+
+def tender(payment: Payment, paid_on: dt.date | None = None, detail: str = "") -> Tender:
     brand = payment.card_brand if payment.card_last4 else None
     method = "package session" if payment.method is PaymentMethod.PACKAGE else payment.method.value
     last4 = payment.card_last4 if payment.card_last4 and payment.card_last4.isdigit() else None
-    return Tender(method=method, amount=payment.amount - payment.refunded, card_brand=brand, card_last4=last4)
+    return Tender(
+        method=method,
+        amount=payment.amount - payment.refunded,
+        card_brand=brand,
+        card_last4=last4,
+        paid_on=paid_on,
+        detail=detail,
+    )
+
+
+async def tenders_of(session: AsyncSession, practice: Practice, payments: Sequence[Payment]) -> list[Tender]:
+    """Each payment as a tender dated on the practice's calendar; a package session names the package, the day
+    it was bought and the acknowledgement (or receipt) that was issued for it."""
+    zone = _zone(practice)
+    out = []
+    for payment in payments:
+        detail = ""
+        if payment.package_purchase_id is not None:
+            detail = await package_tender_text(session, zone, payment.package_purchase_id)
+        out.append(tender(payment, payment.created_at.astimezone(zone).date(), detail))
+    return out
+
+
+async def package_tender_text(session: AsyncSession, zone: ZoneInfo, purchase_id: uuid.UUID) -> str:
+    """'Package Five massages, bought March 2, 2026, PA-000003'."""
+    purchase = await session.get_one(PackagePurchase, purchase_id)
+    package = await session.get_one(Package, purchase.package_id)
+    bought = purchase.created_at.astimezone(zone).date()
+    text = f"Package {package.name}, bought {format_date(bought)}"
+    if purchase.invoice_id is not None:
+        number = await session.scalar(
+            select(IssuedDocument.number)
+            .where(
+                IssuedDocument.invoice_id == purchase.invoice_id,
+                IssuedDocument.kind.in_([DocumentKind.PAYMENT_ACK, DocumentKind.RECEIPT]),
+            )
+            .order_by(IssuedDocument.kind == DocumentKind.RECEIPT, IssuedDocument.seq)
+            .limit(1)
+        )
+        if number:
+            text += f", {number}"
+    return text
 
 
 async def _rows(session: AsyncSession, invoice: Invoice) -> tuple[list[InvoiceLine], list[Payment], list[Refund]]:
@@ -140,12 +240,11 @@ async def receipt_when_due(session: AsyncSession, invoice: Invoice) -> IssuedDoc
     if existing is not None:
         return existing
     lines, payments, refunds = await _rows(session, invoice)
-    by_id = {line.id: line for line in lines}
     visit_day = appointment.start_at.astimezone(_zone(practice)).date()
     plan = await plan_of(session, appointment)
     letters = await letters_of(session, plan)
     codes = tuple(plan.diagnosis_codes) if plan is not None else ()
-    printed = [with_codes(document_line(line, visit_day, by_id), codes) for line in lines]
+    printed = [with_codes(line, codes) for line in document_lines(lines, visit_day, invoice.currency)]
     therapist = await session.get_one(Therapist, appointment.therapist_id)
     client = await session.get_one(Client, invoice.client_id)
     charges = services.VisitCharges(
@@ -154,7 +253,9 @@ async def receipt_when_due(session: AsyncSession, invoice: Invoice) -> IssuedDoc
         therapist=therapist,
         appointment_id=appointment.id,
         lines=printed,
-        tenders=[tender(p) for p in payments if p.purpose not in FEE_PURPOSES and p.amount > p.refunded],
+        tenders=await tenders_of(
+            session, practice, [p for p in payments if p.purpose not in FEE_PURPOSES and p.amount > p.refunded]
+        ),
         package_sessions_remaining=await _sessions_remaining(session, payments),
         lmn=letters,
         included_refunds=tuple(str(r.id) for r in refunds),
@@ -225,7 +326,6 @@ async def acknowledge_payments(session: AsyncSession, invoice: Invoice) -> list[
     await session.flush()
     await lock_counter(session, practice.id, DocumentKind.PAYMENT_ACK)
     issued = []
-    by_id = {line.id: line for line in lines}
     for payment in payments:
         subject_key = f"payment:{payment.id}"
         if await services.latest_for_subject(session, DocumentKind.PAYMENT_ACK, subject_key) is not None:
@@ -237,11 +337,11 @@ async def acknowledge_payments(session: AsyncSession, invoice: Invoice) -> list[
             practice=practice_party(practice),
             client=client_party(client),
             lines=tuple(
-                document_line(line, paid_on, by_id)
-                for line in lines
-                if line.kind not in {BillingLineKind.FEE} and line.amount * line.quantity != 0
+                line
+                for line in document_lines(lines, paid_on, invoice.currency)
+                if line.kind not in FEE_LINE_KINDS and line.amount != 0
             ),
-            tenders=(tender(payment),),
+            tenders=tuple(await tenders_of(session, practice, [payment])),
             note=(
                 "Paid before the visit. An itemised receipt is issued once the visit is completed and paid in full."
                 if appointment is not None
@@ -279,6 +379,7 @@ async def credit_notes_for_refunds(session: AsyncSession, invoice: Invoice) -> l
         payment = await session.get_one(Payment, refund.payment_id)
         line = await session.get(InvoiceLine, refund.line_id) if refund.line_id else None
         refunded_tender = tender(payment)
+        refunded_on = refund.updated_at.astimezone(_zone(practice)).date()
         issued.append(
             await services.issue_credit_note(
                 session,
@@ -292,6 +393,7 @@ async def credit_notes_for_refunds(session: AsyncSession, invoice: Invoice) -> l
                         amount=-refund.amount,
                         card_brand=refunded_tender.card_brand,
                         card_last4=refunded_tender.card_last4,
+                        paid_on=refunded_on,
                     ),
                 ),
                 eligible=line.fsa_eligible if line is not None else True,

@@ -96,8 +96,8 @@ class IssuedDocument(TenantScoped, Base):
 class DocumentRendition(TenantScoped, Base):
     """A document's PDF: the original, or the reprint marked COPY. Rendered once, stored, served as is.
 
-    Rendered on the first download rather than inside the issuing transaction, so issuing holds the
-    number's lock (on SQLite, the database's write lock) for milliseconds, not for a PDF layout. The
+    Rendered right after the issuing transaction commits (`rendering`) rather than inside it, so issuing holds
+    the number's lock (on SQLite, the database's write lock) for milliseconds, not for a PDF layout. The
     rendering reads only the document row, so when it happens does not change what it prints.
     """
 

@@ -1,6 +1,6 @@
 """Documents to PDF: Jinja2 templates in templates/documents/ rendered by WeasyPrint with DejaVu fonts embedded.
 
-Each document is rendered once (on its first download) and stored; later downloads serve the stored
+Each document is rendered once (right after it is issued, see `rendering`) and stored; later downloads serve the stored
 bytes. Pure with respect to the database and the web framework: a snapshot and a number in, PDF bytes out.
 """
 
@@ -12,6 +12,7 @@ from functools import cache
 
 import anyio.to_thread
 import jinja2
+import msgspec
 from markupsafe import Markup
 from weasyprint import HTML
 
@@ -28,6 +29,7 @@ TEMPLATE_FOR = {
     DocumentKind.PAYMENT_ACK: "documents/payment_ack.html",
     DocumentKind.STATEMENT: "documents/statement.html",
     DocumentKind.SUPERBILL: "documents/superbill.html",
+    DocumentKind.CLAIM_PACKET: "documents/claim_packet.html",
     DocumentKind.FEE_NOTICE: "documents/fee_notice.html",
 }
 
@@ -74,6 +76,8 @@ def _environment() -> jinja2.Environment:
     env.filters["mmddyyyy"] = _short_date
     env.filters["isodate"] = _iso_date
     env.filters["css_string"] = _css_string
+    env.filters["from_json"] = msgspec.json.decode
+    env.filters["isodate"] = dt.date.fromisoformat
     return env
 
 

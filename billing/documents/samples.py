@@ -50,10 +50,12 @@ def sample_receipt() -> DocumentSnapshot:
             DocumentLine(
                 service_date=VISIT,
                 description="Therapeutic massage, 60 min",
-                amount=120_00,
+                amount=100_00,
                 minutes=60,
                 cpt_code="97124",
                 diagnosis_codes=("M54.50", "M62.830"),
+                discount=20_00,
+                discount_note="list $120.00, less $20.00 first-visit discount",
             ),
             DocumentLine(
                 service_date=VISIT,
@@ -67,7 +69,7 @@ def sample_receipt() -> DocumentSnapshot:
             DocumentLine(service_date=VISIT, description="Gratuity", amount=25_00, kind=LineKind.TIP),
             DocumentLine(service_date=VISIT, description="Arnica massage lotion", amount=18_00, kind=LineKind.RETAIL),
         ),
-        tenders=(Tender(method="card", amount=178_00, card_brand="visa", card_last4="4242"),),
+        tenders=(Tender(method="card", amount=158_00, card_brand="visa", card_last4="4242", paid_on=VISIT),),
         lmn=(LMN,),
         package_sessions_remaining=None,
     )
@@ -119,7 +121,7 @@ def sample_superbill() -> DocumentSnapshot:
         client=CLIENT,
         therapist=THERAPIST,
         lines=receipt.eligible_lines,
-        tenders=(Tender(method="paid", amount=135_00),),
+        tenders=(Tender(method="paid", amount=receipt.eligible_subtotal),),
         lmn=(LMN,),
         references_number="R-000011",
     )
@@ -139,7 +141,11 @@ def sample_payment_ack() -> DocumentSnapshot:
                 kind=LineKind.PACKAGE,
             ),
         ),
-        tenders=(Tender(method="card", amount=550_00, card_brand="mastercard", card_last4="4444"),),
+        tenders=(
+            Tender(
+                method="card", amount=550_00, card_brand="mastercard", card_last4="4444", paid_on=dt.date(2026, 2, 20)
+            ),
+        ),
     )
 
 
@@ -158,7 +164,9 @@ def sample_credit_note() -> DocumentSnapshot:
                 kind=LineKind.REFUND,
             ),
         ),
-        tenders=(Tender(method="card", amount=-40_00, card_brand="visa", card_last4="4242"),),
+        tenders=(
+            Tender(method="card", amount=-40_00, card_brand="visa", card_last4="4242", paid_on=dt.date(2026, 3, 4)),
+        ),
         references_number="R-000011",
         reason="Session cut short",
     )

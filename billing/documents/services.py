@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.documents.assemble import concatenate
+from billing.documents.delivery import mail_download_link
 from billing.documents.models import DocumentRendition, IssuedDocument
 from billing.documents.numbering import hold_write_lock, lock_counter, next_seq
 from billing.documents.render import page_size_for, render_pdf_off_loop
+from billing.documents.render_queue import render_after_commit
 from billing.documents.snapshot import (
     ClientParty,
     DocumentKind,
@@ -38,6 +42,9 @@ from scheduler.clients.models import Client
 from scheduler.db import insert_unless_conflict
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.practice.models import Practice, Therapist
+
+# A snapshot's `extra` key listing the issued documents (ids, comma-separated) whose PDFs follow its own pages.
+PARTS_KEY = "parts"
 
 
 def utcnow() -> dt.datetime:
@@ -93,7 +100,9 @@ async def issue_document(
     *,
     now: dt.datetime | None = None,
 ) -> IssuedDocument:
-    """Number the snapshot and store it in the caller's transaction; its PDF is rendered on first download."""
+    """Number the snapshot and store it in the caller's transaction, with the e-mail that tells the client.
+
+    Its PDF is rendered once the transaction commits (`rendering`), outside the lock the number holds."""
     seq = await next_seq(session, practice.id, snapshot.kind)
     number = format_number(snapshot.kind, seq)
     issued_at = now or utcnow()
@@ -116,6 +125,8 @@ async def issue_document(
     )
     session.add(document)
     await session.flush()
+    render_after_commit(session, practice.id, document.id)
+    await mail_download_link(session, practice, document, now=issued_at)
     return document
 
 
@@ -244,9 +255,12 @@ async def issue_credit_note(
     if amount > original.total - await credited_so_far(session, receipt):
         raise InvalidInput("more than is left on the receipt", field="amount")
     service_date = next((line.service_date for line in original.lines), (now or utcnow()).date())
+    # No tender: nothing was given back, the receipt's amounts are corrected (a price typed wrong, a discount
+    # forgotten). Calling that a refund would tell the client's plan that money came back when none did.
+    what = "Refund against receipt" if tenders else "Correction to receipt"
     line = DocumentLine(
         service_date=service_date,
-        description=f"Refund against receipt {receipt.number}" + (f": {reason}" if reason else ""),
+        description=f"{what} {receipt.number}" + (f": {reason}" if reason else ""),
         amount=-amount,
         kind=LineKind.REFUND,
         fsa_eligible=eligible,
@@ -354,19 +368,30 @@ async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy:
     return stored if stored is not None else await _render_and_store(session, document, copy=copy)
 
 
+async def _render(session: AsyncSession, document: IssuedDocument, *, copy: bool) -> bytes:
+    """The snapshot laid out; a document made of others (a claim packet) then has their stored PDFs appended,
+    in the order its snapshot lists them (`PARTS_KEY`)."""
+    snapshot = document.snapshot
+    pdf = await render_pdf_off_loop(
+        snapshot, number=document.number, issued_on=document.issued_on, page_size=document.page_size, copy=copy
+    )
+    part_ids = [part for part in snapshot.extra.get(PARTS_KEY, "").split(",") if part]
+    if not part_ids:
+        return pdf
+    parts = [pdf]
+    for part_id in part_ids:
+        part = await get_document(session, uuid.UUID(part_id))
+        parts.append(await document_pdf(session, part, copy=copy))
+    return await anyio.to_thread.run_sync(concatenate, parts)
+
+
 async def _render_and_store(session: AsyncSession, document: IssuedDocument, *, copy: bool) -> bytes:
     """Render the document's PDF and store it, unless another download stored one first: then serve that one.
 
     The rendering runs with no lock held; only storing it takes SQLite's write lock. Two first downloads at
     once both render, the unique (document, copy) keeps the first stored, and both serve that one.
     """
-    pdf = await render_pdf_off_loop(
-        document.snapshot,
-        number=document.number,
-        issued_on=document.issued_on,
-        page_size=document.page_size,
-        copy=copy,
-    )
+    pdf = await _render(session, document, copy=copy)
     await hold_write_lock(session)
     inserted = await session.scalar(
         insert_unless_conflict(

@@ -24,6 +24,7 @@ class DocumentKind(enum.StrEnum):
     PAYMENT_ACK = "payment_ack"
     STATEMENT = "statement"
     SUPERBILL = "superbill"
+    CLAIM_PACKET = "claim_packet"
     FEE_NOTICE = "fee_notice"  # a no-show or late-cancellation fee: not a medical receipt
 
 
@@ -34,6 +35,7 @@ NUMBER_PREFIX = {
     DocumentKind.PAYMENT_ACK: "PA",
     DocumentKind.STATEMENT: "ST",
     DocumentKind.SUPERBILL: "SB",
+    DocumentKind.CLAIM_PACKET: "CP",
     DocumentKind.FEE_NOTICE: "FN",
 }
 
@@ -43,6 +45,7 @@ TITLES = {
     DocumentKind.PAYMENT_ACK: "Payment acknowledgement",
     DocumentKind.STATEMENT: "FSA/HSA year-end statement",
     DocumentKind.SUPERBILL: "Superbill",
+    DocumentKind.CLAIM_PACKET: "FSA/HSA claim packet",
     DocumentKind.FEE_NOTICE: "Fee notice",
 }
 
@@ -165,6 +168,8 @@ class DocumentLine:
     place_of_service: str = PLACE_OF_SERVICE_OFFICE
     paid: int | None = None  # statements: the part of `amount` that was paid
     reference: str = ""  # statements and credit notes: the receipt number the line comes from
+    discount: int = 0  # what discounts took off this line (already out of `amount`; `billing.discounts`)
+    discount_note: str = ""  # "list $120.00, less $20.00 loyalty discount"
 
     @property
     def eligible(self) -> bool:
@@ -182,12 +187,15 @@ class DocumentLine:
 
 @dataclass(frozen=True)
 class Tender:
-    """How money was paid. A card shows its brand and last four digits at most (never number or expiry)."""
+    """How money was paid (or given back), and on which day. A card shows its brand and last four digits at
+    most (never number or expiry); a package session names the package (`detail`)."""
 
     method: str
     amount: int
     card_brand: str | None = None
     card_last4: str | None = None
+    paid_on: dt.date | None = None
+    detail: str = ""
 
     def __post_init__(self) -> None:
         if self.card_last4 is not None and not _LAST4.match(self.card_last4):
@@ -196,6 +204,8 @@ class Tender:
 
     @property
     def label(self) -> str:
+        if self.detail:
+            return self.detail
         if self.card_brand or self.card_last4:
             brand = (self.card_brand or "card").title()
             return f"{brand} ending {self.card_last4}" if self.card_last4 else brand
@@ -221,6 +231,8 @@ class DocumentSnapshot:
 
     @property
     def title(self) -> str:
+        if self.kind == DocumentKind.CREDIT_NOTE and not self.tenders:
+            return "Correction (credit note)"  # no money moved: nothing was refunded
         return TITLES[self.kind]
 
     @property

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from billing.documents import services, statements
+from billing.documents import claim_packet, services, statements
 from billing.documents.controllers import parse_pdf_name, parse_year, pdf_response
 from billing.documents.models import IssuedDocument
 from billing.documents.snapshot import TITLES, DocumentKind
@@ -114,4 +114,18 @@ class StaffDocumentsPages(Controller):
         year = parse_year(year_pdf)
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
         document = await statements.issue_statement(db_session, practice, client, year)
+        return pdf_response(document, await services.document_pdf(db_session, document))
+
+    @get("/clients/{client_id:str}/claim-packets/{year_pdf:str}")
+    async def claim_packet(
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        client_id: FromPath[str],
+        year_pdf: FromPath[str],
+    ) -> Response[bytes]:
+        year = parse_year(year_pdf)
+        client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
+        document = await claim_packet.issue_claim_packet(db_session, practice, client, year)
         return pdf_response(document, await services.document_pdf(db_session, document))

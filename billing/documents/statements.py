@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.documents.issuing import letters_of, plan_of
 from billing.documents.models import IssuedDocument
 from billing.documents.numbering import lock_counter
 from billing.documents.services import (
     DocumentLinks,
     client_documents,
     client_party,
-    credited_so_far,
     issue_unless_unchanged,
     practice_party,
+    therapist_party,
 )
 from billing.documents.snapshot import (
     DocumentKind,
@@ -27,11 +28,15 @@ from billing.documents.snapshot import (
     LineKind,
     LmnReference,
     Tender,
+    diagnosis_codes,
     medical_lines,
 )
+from billing.documents.superbill_readiness import FixPages, MissingItem, missing_for_superbill, not_ready_sentence
+from scheduler.booking.models import Appointment
 from scheduler.clients.models import Client
-from scheduler.errors import InvalidInput, NotFound
-from scheduler.practice.models import Practice
+from scheduler.errors import InvalidInput, NotFound, SuperbillNotReady
+from scheduler.plans.diagnosis_codes import billable_and_refused
+from scheduler.practice.models import Practice, Therapist
 
 
 def _receipt_lines_for_statement(receipt: IssuedDocument, year: int) -> list[DocumentLine]:
@@ -97,38 +102,113 @@ async def visit_receipt(session: AsyncSession, appointment_id: uuid.UUID) -> Iss
     return receipt
 
 
-async def issue_superbill(
+# The lines a diagnosis applies to (CMS-1500 24E): the care, never a credit.
+CARE_KINDS = frozenset({LineKind.SERVICE, LineKind.ADDON})
+
+
+@dataclass(frozen=True)
+class SuperbillDraft:
+    """What a superbill for the visit would say today, and every item an insurer needs that it lacks."""
+
+    snapshot: DocumentSnapshot
+    receipt: IssuedDocument
+    missing: tuple[MissingItem, ...]
+    fix_pages: FixPages
+
+
+async def superbill_draft(
     session: AsyncSession, practice: Practice, client: Client, appointment_id: uuid.UUID
-) -> IssuedDocument:
-    """A CMS-1500-style superbill from the visit's receipt (so it can never disagree with it)."""
+) -> SuperbillDraft:
+    """The superbill from the visit's receipt (so it never disagrees with it) with today's parties and the
+    plan's codes (a date of birth, an NPI or a code fixed after the receipt counts), its refunds and
+    corrections taken off as on the invoice."""
     receipt = await visit_receipt(session, appointment_id)
     if receipt is None:
         raise NotFound("The visit has no receipt yet: a superbill follows the receipt.", field="appointment_id")
     original = receipt.snapshot
-    lines = tuple(line for line in medical_lines(original.eligible_lines) if line.kind != LineKind.DISCOUNT)
-    credited = await credited_so_far(session, receipt)
+    appointment = await session.get(Appointment, appointment_id)
+    plan = await plan_of(session, appointment) if appointment is not None else None
+    therapist_row = await session.get(Therapist, appointment.therapist_id) if appointment is not None else None
+    therapist = therapist_party(therapist_row) if therapist_row is not None else original.therapist
+    on_file = tuple(plan.diagnosis_codes) if plan is not None else diagnosis_codes(original.lines)
+    codes, refused = billable_and_refused(on_file)
+    letters = original.lmn or tuple(reversed(await letters_of(session, plan)))[:1]
+    notes = await credit_notes_of(session, receipt)
+    lines = tuple(
+        replace(line, diagnosis_codes=codes) if line.kind in CARE_KINDS else line
+        for line in medical_lines(original.eligible_lines)
+        if line.kind != LineKind.DISCOUNT
+    ) + tuple(_credit_line(note) for note in notes if note.snapshot.eligible_subtotal)
     tenders = list(original.tenders)
-    if credited:
-        tenders.append(Tender(method="refund", amount=-credited))
+    refunded = sum(t.amount for note in notes for t in note.snapshot.tenders)
+    if refunded:
+        tenders.append(Tender(method="refund", amount=refunded))
     snapshot = DocumentSnapshot(
         kind=DocumentKind.SUPERBILL,
         currency=original.currency,
         practice=practice_party(practice),
         client=client_party(client),
-        therapist=original.therapist,
+        therapist=therapist,
         lines=lines,
         tenders=_cap_paid(tenders, sum(line.amount for line in lines)),
-        lmn=original.lmn,
+        lmn=letters,
         references_number=receipt.number,
     )
+    return SuperbillDraft(
+        snapshot=snapshot,
+        receipt=receipt,
+        missing=missing_for_superbill(snapshot, refused),
+        fix_pages=FixPages(
+            client_id=client.id,
+            therapist_id=therapist_row.id if therapist_row is not None else None,
+            plan_id=plan.id if plan is not None else None,
+        ),
+    )
+
+
+async def credit_notes_of(session: AsyncSession, receipt: IssuedDocument) -> list[IssuedDocument]:
+    """The receipt's credit notes (refunds and corrections after it was issued), in number order."""
+    notes = await session.scalars(
+        select(IssuedDocument)
+        .where(IssuedDocument.kind == DocumentKind.CREDIT_NOTE, IssuedDocument.references_id == receipt.id)
+        .order_by(IssuedDocument.seq)
+    )
+    return list(notes)
+
+
+def _credit_line(note: IssuedDocument) -> DocumentLine:
+    """A refund or correction of eligible care after the receipt, as the invoice's credit line shows it."""
+    snapshot = note.snapshot
+    return DocumentLine(
+        service_date=snapshot.lines[0].service_date,
+        description=f"Credit note {note.number}" + (f": {snapshot.reason}" if snapshot.reason else ""),
+        amount=snapshot.eligible_subtotal,
+        kind=LineKind.REFUND,
+    )
+
+
+async def issue_superbill(
+    session: AsyncSession, practice: Practice, client: Client, appointment_id: uuid.UUID
+) -> IssuedDocument:
+    """A CMS-1500-style superbill for the visit; 422 `superbill_not_ready` listing every missing item."""
+    draft = await superbill_draft(session, practice, client, appointment_id)
+    if draft.missing:
+        raise SuperbillNotReady(
+            not_ready_sentence(draft.missing),
+            field="appointment_id",
+            missing=[
+                {"item": m.item, "detail": m.detail, "fix": m.fix.value, "fix_url": draft.fix_pages.url(m.fix)}
+                for m in draft.missing
+            ],
+        )
     links = DocumentLinks(
         subject_key=f"superbill:{appointment_id}",
-        invoice_id=receipt.invoice_id,
+        invoice_id=draft.receipt.invoice_id,
         appointment_id=appointment_id,
         client_id=client.id,
-        references=receipt,
+        references=draft.receipt,
     )
-    return await issue_unless_unchanged(session, practice, snapshot, links)
+    return await issue_unless_unchanged(session, practice, draft.snapshot, links)
 
 
 def _cap_paid(tenders: Sequence[Tender], charged: int) -> tuple[Tender, ...]:

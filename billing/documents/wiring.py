@@ -11,6 +11,7 @@ from billing.documents import fee_notices, issuing
 from billing.documents.controllers import DocumentController
 from billing.documents.pages import PortalDocumentsController, SignedDocumentController
 from billing.documents.staff_pages import StaffDocumentsPages
+from billing.documents.superbill_pages import StaffSuperbillPages
 from scheduler.booking import hooks
 
 ROUTE_HANDLERS: list[Any] = [
@@ -18,6 +19,7 @@ ROUTE_HANDLERS: list[Any] = [
     PortalDocumentsController,
     SignedDocumentController,
     StaffDocumentsPages,
+    StaffSuperbillPages,
 ]
 
 

@@ -148,3 +148,14 @@ async def update_client(session: AsyncSession, client: Client, details: ClientDe
     client.phone_digits = phone_digits(details.phone)
     await session.flush()
     return client
+
+
+async def set_date_of_birth(session: AsyncSession, client: Client, day: dt.date | None) -> Client:
+    """The desk records (or clears) a date of birth, checked as on the client's form (superbills need it)."""
+    if day is not None and day > dt.datetime.now(dt.UTC).date():
+        raise InvalidInput("A date of birth cannot be in the future.", field="date_of_birth")
+    if day is not None:
+        check_day(day, "date_of_birth")
+    client.date_of_birth = day
+    await session.flush()
+    return client

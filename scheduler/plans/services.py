@@ -21,11 +21,10 @@ from scheduler.booking.recurrence import MAX_OCCURRENCES, Recurrence, expand, pa
 from scheduler.booking.services import Actor, get_service, therapists_for
 from scheduler.clients.services import get_client
 from scheduler.errors import InvalidInput, NotFound
+from scheduler.plans.diagnosis_codes import check_codes
 from scheduler.plans.models import LetterOfMedicalNecessity, PlanStatus, TreatmentPlan
 from scheduler.practice.models import Practice
 
-# ICD-10(-CM) shape: a letter (not U), a digit, a digit or letter, then optionally a dot and 1-4 more.
-ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 MAX_ITEMS = 20
 MAX_ITEM_LENGTH = 500
 NPI = re.compile(r"^[0-9]{10}$")
@@ -88,15 +87,8 @@ def parse_local(raw: str, field_name: str = "first_start") -> dt.datetime:
 
 
 def clean_codes(codes: Sequence[str]) -> list[str]:
-    cleaned = [code.strip().upper() for code in codes]
-    if not cleaned:
-        raise InvalidInput("Give at least one ICD-10 code, e.g. M62.830.", field="diagnosis_codes")
-    if len(cleaned) > MAX_ITEMS:
-        raise InvalidInput(f"At most {MAX_ITEMS} codes.", field="diagnosis_codes")
-    for index, code in enumerate(cleaned):
-        if not ICD10.match(code):
-            raise InvalidInput(f"{code!r} is not an ICD-10 code (e.g. M62.830).", field=f"diagnosis_codes[{index}]")
-    return list(dict.fromkeys(cleaned))
+    """Billable ICD-10-CM codes only, checked against the code set (see `diagnosis_codes`)."""
+    return check_codes(codes)
 
 
 def _clean_texts(items: Sequence[str], field_name: str) -> list[str]:

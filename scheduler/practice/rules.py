@@ -116,6 +116,16 @@ def npi(value: str | None, field: str = "npi") -> str | None:
     return cleaned
 
 
+def ein(value: str, field: str = "ein") -> str:
+    """An employer identification number as the IRS prints it, 'NN-NNNNNNN' (the dash optional on input)."""
+    digits = re.sub(r"[\s-]", "", value or "")
+    if not digits:
+        return ""
+    if not re.fullmatch(r"[0-9]{9}", digits):
+        raise InvalidInput("An EIN is nine digits, e.g. 12-3456789.", field=field)
+    return f"{digits[:2]}-{digits[2:]}"
+
+
 def local_time(value: str, field: str) -> dt.time:
     """A wall-clock time as 'HH:MM' (24-hour)."""
     match = _TIME_RE.match(value.strip()) if isinstance(value, str) else None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.db import scope_session, unscoped
 from scheduler.errors import AlreadyExists, InvalidInput, NotAuthenticated, NotFound
+from scheduler.practice import rules
 from scheduler.practice.models import (
     ApiToken,
     Practice,
@@ -268,3 +269,14 @@ async def list_tokens(session: AsyncSession, user: StaffUser) -> list[ApiToken]:
     return list(
         await session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at))
     )
+
+
+async def set_billing_identifiers(session: AsyncSession, practice: Practice, *, ein: str, npi: str) -> Practice:
+    """The practice's EIN and organisation NPI, printed on receipts and superbills (CMS-1500 boxes 25, 33a).
+    Both are checked before either is written; an empty one is cleared."""
+    cleaned_ein = rules.ein(ein)
+    cleaned_npi = rules.npi(npi)
+    practice.ein = cleaned_ein
+    practice.npi = cleaned_npi
+    await session.flush()
+    return practice

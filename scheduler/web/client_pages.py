@@ -9,13 +9,15 @@ owners may open, so the overview links there for those roles only.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery
-from litestar.response import Template
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
 
 from scheduler.auth import page_staff
 from scheduler.booking import client_visits, services
@@ -23,6 +25,7 @@ from scheduler.booking.day_sheet import Visit
 from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
 from scheduler.deps import CurrentStaff, DbSession, PathPractice
+from scheduler.errors import InvalidInput
 from scheduler.format import format_date, format_time_range, format_weekday_date, format_weekday_when, tel_href
 from scheduler.practice.deps import provide_staff_practice
 from scheduler.practice.models import Role, StaffUser
@@ -71,6 +74,19 @@ def may_see_clinical(staff: StaffUser) -> bool:
     return staff.role in CLINICAL_ROLES
 
 
+class BirthForm(msgspec.Struct):
+    date_of_birth: str = ""
+
+
+def parse_birth_date(raw: str) -> dt.date | None:
+    if not raw.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput("Enter a date like 1980-05-17.", field="date_of_birth") from None
+
+
 class ClientPagesController(Controller):
     path = "/staff/clients"
     include_in_schema = False
@@ -117,7 +133,12 @@ class ClientPagesController(Controller):
 
     @get("/{client_id:str}", name="staff_client")
     async def overview(
-        self, db_session: DbSession, staff: CurrentStaff, practice: PathPractice, client_id: FromPath[str]
+        self,
+        db_session: DbSession,
+        staff: CurrentStaff,
+        practice: PathPractice,
+        client_id: FromPath[str],
+        saved: FromQuery[str] = "",
     ) -> Template:
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
         now = services.utcnow()
@@ -140,5 +161,16 @@ class ClientPagesController(Controller):
                 "clinical": may_see_clinical(staff),
                 "own_only": staff.role is Role.THERAPIST,
                 "years": [today.year, today.year - 1],
+                "birth_date_value": client.date_of_birth.isoformat() if client.date_of_birth else "",
+                "saved": saved,
             },
         )
+
+    @post("/{client_id:str}/date-of-birth", status_code=303)
+    async def set_date_of_birth(
+        self, db_session: DbSession, staff: CurrentStaff, client_id: FromPath[str], data: URLEncodedBody[BirthForm]
+    ) -> Redirect:
+        """The desk fills in a date of birth (a superbill's checklist links here); a bad date is a 400 page."""
+        client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
+        await client_services.set_date_of_birth(db_session, client, parse_birth_date(data.date_of_birth))
+        return Redirect(path=f"/staff/clients/{client.id}?saved=date-of-birth", status_code=303)

@@ -56,12 +56,20 @@ class SetupPagesController(Controller):
 
     @get("/", name="setup_home")
     async def overview(self, db_session: DbSession, staff: CurrentStaff, saved: FromQuery[str] = "") -> Template:
+        return await self._overview(db_session, staff, saved=bool(saved))
+
+    async def _overview(
+        self, db_session: DbSession, staff: StaffUser, status_code: int = 200, **context: Any
+    ) -> Template:
         practice = await db_session.get_one(Practice, staff.practice_id)
         service_rows = await setup.list_services(db_session, include_inactive=True)
+        # The identifiers form is the only form on this page: its values are the page's `values`.
+        context.setdefault("values", {"ein": practice.ein, "npi": practice.npi or ""})
         return await self._page(
             db_session,
             staff,
             "index.html",
+            status_code=status_code,
             therapists=await services.list_therapists(db_session, include_inactive=True),
             rooms=await services.list_rooms(db_session, include_inactive=True),
             services=[
@@ -69,7 +77,7 @@ class SetupPagesController(Controller):
                 for s, rooms in service_rows
             ],
             service_names={s.id: s.name for s, _ in service_rows},
-            saved=bool(saved),
+            **context,
         )
 
     # --- therapists -------------------------------------------------------------------------------
@@ -472,6 +480,27 @@ class SetupPagesController(Controller):
             },
             **context,
         )
+
+    @post("/identifiers", status_code=303)
+    async def update_identifiers(
+        self, request: AnyRequest, db_session: DbSession, staff: CurrentStaff
+    ) -> Template | Redirect:
+        """The practice's EIN and NPI (receipts, superbills): a refused value shows the page again with why."""
+        form = await request.form()
+        practice = await db_session.get_one(Practice, staff.practice_id)
+        try:
+            await services.set_billing_identifiers(
+                db_session, practice, ein=str(form.get("ein", "")), npi=str(form.get("npi", ""))
+            )
+        except forms.FORM_ERRORS as exc:
+            return await self._overview(
+                db_session,
+                staff,
+                status_code=exc.status,
+                values={"ein": str(form.get("ein", "")), "npi": str(form.get("npi", ""))},
+                error=forms.form_error(exc),
+            )
+        return _saved(HOME)
 
     @get("/policy")
     async def policy(self, db_session: DbSession, staff: CurrentStaff, saved: FromQuery[str] = "") -> Template:

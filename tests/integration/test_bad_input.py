@@ -175,6 +175,7 @@ async def _practice_ids(client: Client, owner: Staff, slug: str, email: str) -> 
         "series_id": str(series["series"]["id"]),
         "document_id": document_id,
         "document_pdf": f"{document_id}.pdf",
+        "appointment_pdf": f"{booked['appointment']['id']}.pdf",
         "credit_note_pdf": f"{document_id}.pdf",
         "year_pdf": STATEMENT_YEAR,
     }

@@ -83,7 +83,7 @@ async def test_statement_superbill_and_credit_note_pdfs_for_staff(client: HttpCl
     assert note["total"] == -3000
     pdf = await client.get(f"/api/v1/credit-notes/{note['id']}.pdf", headers=staff.headers)
     assert pdf.status_code == 200
-    assert "Credit note for receipt R-000001" in pdf_text(pdf.content)
+    assert "Correction to receipt R-000001" in pdf_text(pdf.content)  # no money moved: a correction, not a refund
     as_credit_note = await client.get(f"/api/v1/credit-notes/{receipt.id}.pdf", headers=staff.headers)
     assert as_credit_note.status_code == 404  # a receipt is not a credit note
 

@@ -172,8 +172,25 @@ async def test_receipt_carries_the_plans_icd10_codes_and_lmn_and_the_superbill_i
     assert f"LMN on file, signed {signed:%B} {signed.day}, {signed.year} by Dr. Grace Hopper, DC" in receipt
     assert "Chronic low back pain" not in receipt  # the letter is cited, its condition never printed
 
+    not_ready = await client.get(f"/api/v1/appointments/{appointment}/superbill.pdf", headers=desk.headers)
+    assert not_ready.status_code == 422  # the client's date of birth is not on file yet
+    assert [m["item"] for m in not_ready.json()["missing"]] == ["date_of_birth"]
+    born = await client.patch(
+        f"/api/v1/clients/{desk.client_id}",
+        json={"first_name": "Kim", "last_name": "Park", "email": "kim@example.test", "date_of_birth": "1984-02-29"},
+        headers=desk.headers,
+    )
+    assert born.status_code == 200, born.text
     superbill = await client.get(f"/api/v1/appointments/{appointment}/superbill.pdf", headers=desk.headers)
     assert superbill.status_code == 200
     text = pdf_text(superbill.content)
-    for expected in ["A. M54.50", "B. M62.830", "Dr. Grace Hopper, DC", "NPI 1122334455", " 11 97124", "AB 4"]:
+    for expected in [
+        "Date of birth Feb 29, 1984",
+        "A. M54.50",
+        "B. M62.830",
+        "Dr. Grace Hopper, DC",
+        "NPI 1122334455",
+        " 11 97124",
+        "AB 4",
+    ]:
         assert expected in text, expected

@@ -325,7 +325,10 @@ def test_email_templates_see_only_client_safe_facts() -> None:
     assert {t.name for t in templates} >= {"series_booked.txt", "series_rescheduled.txt", "series_cancelled.txt"}
     assert {t.name for t in templates} >= {"deposit_refunded.txt", "overpayment_refunded.txt"}
     assert {t.name for t in templates} >= {"deposit_refunded_cancelled.txt", "fee_notice.txt"}
-    assert len(templates) == 13
+    # An issued document's link: its kind and number, never what it says.
+    allowed |= {"title", "number", "download_url", "valid_days"}
+    assert "document_ready.txt" in {t.name for t in templates}
+    assert len(templates) == 14
     for template in templates:
         source = template.read_text()
         assert jinja2.meta.find_undeclared_variables(environment.parse(source)) <= allowed, template.name
