@@ -17,11 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices, parking, payments, visits
+from billing.documents import services as documents
+from billing.documents.snapshot import TITLES
 from billing.gateway import PaymentError
 from billing.models import Invoice, InvoiceLine, LineKind, Payment, PaymentStatus, Refund, RefundStatus
 from billing.money import format_money, parse_amount, to_decimal
 from scheduler.auth import page_staff
 from scheduler.booking import services as booking
+from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.clients.models import Client
 from scheduler.deps import AppSettings, CurrentStaff, DbSession, PathPractice
 from scheduler.errors import CarebookError, Conflict, InvalidInput, NotFound, RuleViolation
@@ -40,6 +43,7 @@ METHOD_LABELS = {
     "package": "Package session",
     "online_deposit": "Online deposit",
 }
+MISSED = frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED})
 KIND_LABELS = {"addon": "Add-on", "retail": "Retail", "tip": "Tip", "discount": "Discount", "fee": "Fee"}
 
 
@@ -92,6 +96,7 @@ async def checkout_page(
 
     lines = await invoices.lines_of(session, invoice)
     taken = await invoices.payments_of(session, invoice)
+    appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
     client = await session.get_one(Client, invoice.client_id)
     card = await payments.customer_for(session, client.id)
     context: dict[str, Any] = {
@@ -142,6 +147,11 @@ async def checkout_page(
         "kinds": KIND_LABELS,
         "kind_defaults": _kind_defaults(),
         "visit_url": f"/staff/appointments/{invoice.appointment_id}" if invoice.appointment_id else None,
+        "missed": appointment is not None and appointment.status in MISSED,
+        "documents": [
+            {"label": f"{TITLES[d.kind]} {d.number}", "kind": d.kind.value, "url": f"/staff/documents/{d.id}.pdf"}
+            for d in await documents.invoice_documents(session, invoice.id)
+        ],
         "error": {"message": error.detail, "field": error.field, "code": error.code} if error else None,
     }
     return Template(template_name="staff/checkout.html", context=context, status_code=error.status if error else 200)

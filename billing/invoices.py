@@ -201,7 +201,7 @@ async def _add_service_line(
 
 async def checkout(session: AsyncSession, practice: Practice, appointment: Appointment) -> Invoice:
     """The desk checks a visit out: its invoice with the service line and any deposit already paid. A cancelled
-    visit's invoice, if it has one, is shown as it stands (its deposit can be refunded from it); nothing is added."""
+    or missed visit's invoice is shown as it stands (its fee, its deposit to refund); no service line is added."""
     await write_lock(session)
     await session.refresh(appointment)
     if appointment.status is AppointmentStatus.CANCELLED:
@@ -217,6 +217,8 @@ async def checkout(session: AsyncSession, practice: Practice, appointment: Appoi
             f"A {appointment.status.value.replace('_', ' ')} appointment cannot be checked out.",
             appointment_status=appointment.status.value,
         )
+    if appointment.status is AppointmentStatus.NO_SHOW:
+        return await _missed_visit_invoice(session, practice, appointment)
     invoice = await open_for_appointment(session, practice, appointment)
     has_service = await session.scalar(
         select(func.count())
@@ -227,6 +229,16 @@ async def checkout(session: AsyncSession, practice: Practice, appointment: Appoi
         await _add_service_line(session, practice, invoice, appointment)
         await recompute(session, invoice)
     return invoice
+
+
+async def _missed_visit_invoice(session: AsyncSession, practice: Practice, appointment: Appointment) -> Invoice:
+    """A no-show's invoice as billing left it (its fee, or void): the massage that did not happen is never added.
+    A no-show with no fee and no deposit has none yet: it gets a void one, so the desk sees nothing is owed."""
+    existing = await invoice_for_appointment(session, appointment.id)
+    if existing is not None:
+        return existing
+    invoice = await open_for_appointment(session, practice, appointment, with_service_line=False)
+    return await close_for_cancelled_visit(session, invoice)
 
 
 @dataclass(frozen=True)

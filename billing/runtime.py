@@ -3,7 +3,8 @@
 Booking hooks (no-show fee, online deposit) run inside scheduler services that know nothing of billing,
 so they cannot be handed the gateway as an argument; they read it here. It is built on first use (an
 app that takes no payment never builds one); tests install a gateway with fault injection instead. The
-deployment's secret key, which signs the deposit links those hooks hand out, is kept here for the same reason.
+deployment's secret key, which signs the deposit links those hooks hand out, and its public address are kept
+here for the same reason.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from billing import card_charges, invoices, payments, plans, saved_cards
+from billing.documents import fee_notices
 from billing.documents.links import DEPOSIT_CHECKOUT, LinkExpired, LinkInvalid, make_token, read_token
 from billing.gateway import GatewayUnavailable
 from billing.models import (
@@ -61,14 +62,12 @@ from scheduler.booking import notices
 from scheduler.booking import services as booking
 from scheduler.booking.hooks import PaymentHold
 from scheduler.booking.models import Appointment, AppointmentStatus
-from scheduler.booking.visits import PracticeFacts, visit_facts
 from scheduler.clients.models import Client
 from scheduler.db import scope_session, session_scope, unscoped
 from scheduler.errors import Gone, NotFound
 from scheduler.format import format_stamp
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice, Service
-from scheduler.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +260,7 @@ async def resolve_deposit_on_cancel(
     if invoice is None:
         if rule is not None and fee > 0:
             await charge_fee(session, appointment, fee, kind=rule[1], label=rule[2])
+            await _fee_notice(session, appointment)
         return None
     invoice = await invoices.lock_invoice(session, invoice.id)
     paid = [p for p in await invoices.payments_of(session, invoice) if p.refundable > 0]
@@ -270,6 +270,7 @@ async def resolve_deposit_on_cancel(
         log.info("cancelled visit paid ahead: left to the desk", extra={"invoice_id": str(invoice.id)})
         if rule is not None and fee > 0:
             await charge_fee(session, appointment, fee, kind=rule[1], label=rule[2])
+            await _fee_notice(session, appointment)
         return None
     held = sum(p.refundable for p in deposits)
     kept = min(fee, held)
@@ -292,14 +293,13 @@ async def resolve_deposit_on_cancel(
             returned += give
     await session.flush()
     await invoices.close_for_cancelled_visit(session, invoice)
+    if rule is not None and fee > 0:
+        await _fee_notice(session, appointment)
     if returned:
         session.sync_session.info[REFUNDS_DUE_KEY] = True
     if held == 0:
         return None
     currency = invoice.currency
-    practice = await session.get_one(Practice, appointment.practice_id)
-    if kept and rule is not None:
-        await _fee_notice(session, practice, appointment, rule[3], fee=fee, kept=kept, returned=returned, card=card)
     return deposit_sentence(
         held=format_money(held, currency),
         kept=format_money(kept, currency) if kept else "",
@@ -326,42 +326,12 @@ def deposit_sentence(*, held: str, kept: str, fee: str, returned: str, fee_name:
     return f"{kept} of your {held} deposit was kept as the {fee_name}; the other {returned} {back}."
 
 
-async def _fee_notice(
-    session: AsyncSession,
-    practice: Practice,
-    appointment: Appointment,
-    fee_name: str,
-    *,
-    fee: int,
-    kept: int,
-    returned: int,
-    card: str,
-) -> None:
-    """The client's notice of a fee paid (in part or whole) from their deposit."""
-    client = await session.get_one(Client, appointment.client_id)
-    visit = await visit_facts(session, practice, appointment)
-    currency = practice.currency
-    body = mail.render(
-        "fee_notice.txt",
-        first_name=client.first_name,
-        practice=PracticeFacts.of(practice),
-        visit=visit,
-        fee_name=fee_name,
-        fee=format_money(fee, currency),
-        kept=format_money(kept, currency),
-        rest=format_money(fee - kept, currency) if fee > kept else "",
-        returned=format_money(returned, currency) if returned else "",
-        card=_to_card(card),
-        portal_url=notices.portal_url(get_settings().base_url.rstrip("/"), practice),
-    )
-    await mail.enqueue(
-        session,
-        to=client.email,
-        subject=f"{fee_name[:1].upper()}{fee_name[1:]}: {visit.service_name}, {visit.when}",
-        body_text=body,
-        kind="fee_notice",
-        practice_id=practice.id,
-    )
+async def _fee_notice(session: AsyncSession, appointment: Appointment) -> None:
+    """The fee's numbered notice, e-mailed with its link, once the fee was charged, kept from the deposit, or could
+    not be charged (then it is due at the next visit). A charge still pending is noticed when it settles."""
+    invoice = await invoices.invoice_for_appointment(session, appointment.id)
+    if invoice is not None:
+        await fee_notices.issue_when_due(session, invoice, final=True)
 
 
 async def charge_fee(

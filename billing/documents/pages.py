@@ -33,7 +33,13 @@ from scheduler.validation import parse_uuid
 from scheduler.web.portal import PortalClient, PortalSignInRequired, provide_portal_client
 
 # The kinds an invoice's checkout confirmation links to.
-PORTAL_KINDS = (DocumentKind.RECEIPT, DocumentKind.CREDIT_NOTE, DocumentKind.PAYMENT_ACK, DocumentKind.STATEMENT)
+PORTAL_KINDS = (
+    DocumentKind.RECEIPT,
+    DocumentKind.CREDIT_NOTE,
+    DocumentKind.PAYMENT_ACK,
+    DocumentKind.STATEMENT,
+    DocumentKind.FEE_NOTICE,
+)
 
 
 # What a superbill lacks, said to the client (the desk's sentences name CMS-1500 boxes and fix pages).

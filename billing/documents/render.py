@@ -30,6 +30,7 @@ TEMPLATE_FOR = {
     DocumentKind.STATEMENT: "documents/statement.html",
     DocumentKind.SUPERBILL: "documents/superbill.html",
     DocumentKind.CLAIM_PACKET: "documents/claim_packet.html",
+    DocumentKind.FEE_NOTICE: "documents/fee_notice.html",
 }
 
 
@@ -53,6 +54,11 @@ def _css_string(text: str) -> Markup:
     return Markup(escaped)  # noqa: S704  (every character that could break out is escaped above)
 
 
+def _iso_date(text: str) -> str:
+    """A date kept as ISO text in a snapshot's `extra`, printed like the others."""
+    return _date(dt.date.fromisoformat(text)) if text else ""
+
+
 def _short_date(day: dt.date) -> str:
     return f"{day:%m/%d/%Y}"
 
@@ -68,6 +74,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["date"] = _date
     env.filters["mmddyyyy"] = _short_date
+    env.filters["isodate"] = _iso_date
     env.filters["css_string"] = _css_string
     env.filters["from_json"] = msgspec.json.decode
     env.filters["isodate"] = dt.date.fromisoformat

@@ -173,3 +173,29 @@ def sample_credit_note() -> DocumentSnapshot:
         references_number="R-000011",
         reason="Session cut short",
     )
+
+
+def sample_fee_notice() -> DocumentSnapshot:
+    return DocumentSnapshot(
+        kind=DocumentKind.FEE_NOTICE,
+        currency="USD",
+        practice=PRACTICE,
+        client=CLIENT,
+        therapist=THERAPIST,
+        lines=(
+            DocumentLine(
+                service_date=VISIT,
+                description="No-show fee",
+                amount=50_00,
+                kind=LineKind.NO_SHOW_FEE,
+                fsa_eligible=False,
+            ),
+        ),
+        tenders=(Tender(method="card_on_file", amount=50_00, card_brand="visa", card_last4="4242"),),
+        reason="A visit missed without notice is charged a no-show fee of $50.00.",
+        extra={
+            "visit_service": "Therapeutic massage, 60 min",
+            "visit_time": "10:00 AM EST",
+            "paid_on": VISIT.isoformat(),
+        },
+    )

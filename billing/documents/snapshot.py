@@ -25,6 +25,7 @@ class DocumentKind(enum.StrEnum):
     STATEMENT = "statement"
     SUPERBILL = "superbill"
     CLAIM_PACKET = "claim_packet"
+    FEE_NOTICE = "fee_notice"  # a no-show or late-cancellation fee: not a medical receipt
 
 
 # Each kind counts on its own; the prefix makes a number readable on the phone ("receipt R-000042").
@@ -35,6 +36,7 @@ NUMBER_PREFIX = {
     DocumentKind.STATEMENT: "ST",
     DocumentKind.SUPERBILL: "SB",
     DocumentKind.CLAIM_PACKET: "CP",
+    DocumentKind.FEE_NOTICE: "FN",
 }
 
 TITLES = {
@@ -44,6 +46,7 @@ TITLES = {
     DocumentKind.STATEMENT: "FSA/HSA year-end statement",
     DocumentKind.SUPERBILL: "Superbill",
     DocumentKind.CLAIM_PACKET: "FSA/HSA claim packet",
+    DocumentKind.FEE_NOTICE: "Fee notice",
 }
 
 

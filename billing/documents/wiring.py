@@ -1,5 +1,5 @@
 """Issued documents' part of the composition root: `scheduler/app.py` calls `install()` and serves the
-handlers it returns. Registers the receipt, acknowledgement and credit-note issuing on billing's invoice
+handlers it returns. Registers the receipt, acknowledgement, credit-note and fee-notice issuing on billing's invoice
 events and on the scheduler's booking status hook."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing import events
-from billing.documents import issuing
+from billing.documents import fee_notices, issuing
 from billing.documents.controllers import DocumentController
 from billing.documents.pages import PortalDocumentsController, SignedDocumentController
 from billing.documents.staff_pages import StaffDocumentsPages
@@ -25,6 +25,8 @@ ROUTE_HANDLERS: list[Any] = [
 
 def install() -> list[Any]:
     events.register_settled(issuing.on_invoice_settled)
+    events.register_settled(fee_notices.on_invoice_settled)
+    events.register_recomputed(fee_notices.on_invoice_recomputed)
     events.register_recomputed(issuing.on_invoice_recomputed)
     hooks.register_status_change(issuing.on_status_change)
     return ROUTE_HANDLERS

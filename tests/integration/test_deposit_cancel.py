@@ -371,7 +371,8 @@ async def test_a_no_show_counts_the_deposit_toward_the_no_show_fee(
     ], "the saved card pays only what the deposit does not"
     assert _refunds(sandbox) == []
     [notice] = await _mail(engine, "fee_notice")
-    assert "$30.00 of it was paid from your deposit. The other $20.00 is charged" in notice
+    assert "$20.00 was charged to your Visa ending 4242." in notice
+    assert "$30.00 was kept from your deposit." in notice
     await assert_no_visit_that_did_not_happen_owes_a_balance(engine)
 
 

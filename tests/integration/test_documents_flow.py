@@ -129,7 +129,8 @@ async def test_a_no_show_fee_gets_no_receipt_and_no_acknowledgement(
     await client.put("/api/v1/billing/policy", json={"no_show_fee": 4000}, headers=desk.owner.headers)
     appointment = await visit(client, desk)
     assert (await client.post(f"/api/v1/appointments/{appointment}/no-show", headers=desk.headers)).status_code == 200
-    assert await _documents(client, desk.headers, desk.client_id) == []
+    # The fee has its own notice (not a medical receipt); the missed visit has no receipt or acknowledgement.
+    assert await _documents(client, desk.headers, desk.client_id) == [("fee_notice", "FN-000001")]
     # A missed visit is no eligible activity: no statement for its year either.
     year = past_weekday().year
     statement = await client.get(f"/api/v1/clients/{desk.client_id}/statements/{year}.pdf", headers=desk.headers)

@@ -319,6 +319,8 @@ def test_email_templates_see_only_client_safe_facts() -> None:
     allowed |= {"paid", "card"}  # money paid twice, refunded to the card (brand and last 4 digits only)
     # What happened to a cancelled visit's deposit (sentences billing answers), and the fee notice's amounts.
     allowed |= {"money", "fee_name", "fee", "kept", "rest", "returned"}
+    # The fee notice's e-mail: what was charged or is still due, the deposit's card, and the notice's signed link.
+    allowed |= {"charged", "due", "deposit_card", "number", "download_url"}
     templates = list(Path(TEMPLATES_DIR, "emails").glob("*.txt"))
     assert {t.name for t in templates} >= {"series_booked.txt", "series_rescheduled.txt", "series_cancelled.txt"}
     assert {t.name for t in templates} >= {"deposit_refunded.txt", "overpayment_refunded.txt"}

@@ -19,6 +19,7 @@ SAMPLES = {
     "superbill": samples.sample_superbill,
     "payment_ack": samples.sample_payment_ack,
     "credit_note": samples.sample_credit_note,
+    "fee_notice": samples.sample_fee_notice,
 }
 # Points: US Letter is 8.5 x 11 in, A4 is 210 x 297 mm.
 PAGE_POINTS = {"Letter": (612, 792), "A4": (595, 842)}
