@@ -54,11 +54,6 @@ def _css_string(text: str) -> Markup:
     return Markup(escaped)  # noqa: S704  (every character that could break out is escaped above)
 
 
-def _iso_date(text: str) -> str:
-    """A date kept as ISO text in a snapshot's `extra`, printed like the others."""
-    return _date(dt.date.fromisoformat(text)) if text else ""
-
-
 def _short_date(day: dt.date) -> str:
     return f"{day:%m/%d/%Y}"
 
@@ -74,10 +69,9 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["date"] = _date
     env.filters["mmddyyyy"] = _short_date
-    env.filters["isodate"] = _iso_date
     env.filters["css_string"] = _css_string
     env.filters["from_json"] = msgspec.json.decode
-    env.filters["isodate"] = dt.date.fromisoformat
+    env.filters["isodate"] = dt.date.fromisoformat  # a date kept as ISO text in `extra`; print it with `| date`
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 
 import pytest
 from pypdf import PdfReader
@@ -89,3 +90,12 @@ def test_a_copy_says_copy_and_the_original_does_not() -> None:
 )
 def test_paper_follows_the_practice_setting_else_its_country(country: str, setting: object, expected: str) -> None:
     assert page_size_for(country, setting) == expected
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_dates_print_as_people_write_them_never_as_iso_text(kind: str) -> None:
+    """A date kept as ISO text in a snapshot (the fee notice's charge date) prints like every other date
+    ("Mar 2, 2026"): two templates once gave the `isodate` filter different meanings and the fee notice
+    printed "on 2026-03-02"."""
+    text = "".join(page.extract_text() for page in _render(SAMPLES[kind]()).pages)
+    assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", text), text
