@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import invoices, payments, saved_cards, settlement
 from billing.after_commit import charge_after_commit, take_committed_charges
-from billing.gateway import CardNotOnFile, GatewayUnavailable, PaymentError
+from billing.gateway import CardNotOnFile, GatewayUnavailable, IdempotencyConflict, PaymentError
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
 from scheduler.db import scope_session, session_scope, unscoped
 from scheduler.transaction import own_unit_of_work
@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 
 # The purposes of the charges a status change writes and this module sends (the desk sends its own).
 SENT_AFTER_COMMIT = frozenset({"plan_visit", "no_show_fee", "late_cancel_fee"})
-# The sweep after a response leaves alone a row younger than this: the request that wrote it is sending it.
+# The sweep after a response leaves alone a row younger than this: the request that wrote it may still be sending
+# it, and a second send of the key while the first is in flight is refused by Stripe. Longer than the SDK's worst
+# case (80 s a try, MAX_NETWORK_RETRIES retries with back-off).
 SWEEP_EVERY_SECONDS = 60.0
-SWEEP_AGE = dt.timedelta(seconds=60)
+SWEEP_AGE = dt.timedelta(minutes=10)
 _last_sweep = {"at": 0.0}
 
 
@@ -88,8 +90,8 @@ async def send_written_charge(session: AsyncSession, payment_id: uuid.UUID) -> P
         return await _no_card(session, payment_id, invoice.id)
     try:
         return await payments.charge_saved_card(session, invoice, payment, card)
-    except GatewayUnavailable:
-        log.info("charge left pending: Stripe unreachable", extra={"payment_id": str(payment_id)})
+    except (GatewayUnavailable, IdempotencyConflict):
+        log.info("charge left pending: Stripe unreachable or its key in use", extra={"payment_id": str(payment_id)})
     except PaymentError as exc:
         log.info("charge refused: %s", exc.code, extra={"payment_id": str(payment_id), "purpose": payment.purpose})
     return await session.get_one(Payment, payment_id, populate_existing=True)

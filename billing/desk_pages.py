@@ -53,7 +53,9 @@ class LineForm(msgspec.Struct):
     amount: str = ""
     quantity: str = "1"
     fsa_eligible: str = ""  # "" the kind's default, "yes" or "no"
-    applies_to: str = ""  # a discount's line; "" every line pro rata
+    applies_to_line_id: str = (
+        ""  # a discount's line (named as in the API, so its errors point at this field); "" every line pro rata
+    )
 
 
 FSA_CHOICES: dict[str, bool | None] = {"": None, "yes": True, "no": False}
@@ -249,7 +251,7 @@ class CheckoutPagesController(Controller):
                     amount=amount,
                     quantity=quantity,
                     fsa_eligible=FSA_CHOICES[data.fsa_eligible],
-                    applies_to=_line_id(data.applies_to, "applies_to"),
+                    applies_to=_line_id(data.applies_to_line_id, "applies_to_line_id"),
                 ),
             )
         except FORM_ERRORS as exc:

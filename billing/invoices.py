@@ -146,14 +146,31 @@ async def invoice_for_appointment(session: AsyncSession, appointment_id: uuid.UU
     return invoice
 
 
+# A visit's invoice is the client's to pay once the visit has happened (or been missed, or cancelled late with a fee):
+# before that its money is a deposit (the hold's own checkout) or taken at checkout, and money paid ahead on an
+# upcoming visit would be stranded by a cancellation.
+DUE_AFTER = (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED)
+
+
+def due_from_client(invoice: Invoice, appointment: Appointment | None) -> bool:
+    """Whether the client may pay the invoice's balance themselves ("Pay now"): open, something owed, and no
+    visit still to come."""
+    if invoice.status is not InvoiceStatus.OPEN or invoice.balance <= 0:
+        return False
+    return appointment is None or appointment.status in DUE_AFTER
+
+
 async def open_with_balance(session: AsyncSession, client_id: uuid.UUID) -> list[Invoice]:
-    """The client's open invoices that still have something to pay, oldest first."""
-    rows = await session.scalars(
-        select(Invoice)
-        .where(Invoice.client_id == client_id, Invoice.status == InvoiceStatus.OPEN)
-        .order_by(Invoice.created_at)
-    )
-    return [invoice for invoice in rows if invoice.balance > 0]
+    """The client's open invoices that still have something to pay and are due (`due_from_client`), oldest first."""
+    rows = (
+        await session.execute(
+            select(Invoice, Appointment)
+            .outerjoin(Appointment, Appointment.id == Invoice.appointment_id)
+            .where(Invoice.client_id == client_id, Invoice.status == InvoiceStatus.OPEN)
+            .order_by(Invoice.created_at)
+        )
+    ).all()
+    return [invoice for invoice, appointment in rows if due_from_client(invoice, appointment)]
 
 
 async def open_for_appointment(

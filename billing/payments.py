@@ -35,6 +35,7 @@ from billing.gateway import (
     ChargeResult,
     CheckoutSession,
     GatewayUnavailable,
+    IdempotencyConflict,
     MissingObject,
     PaymentError,
     SavedCard,
@@ -351,8 +352,9 @@ async def client_pay_link(
     that amount when there is one, else a new one made (and e-mailed) as the desk's `pay_link` tender makes it.
     An invoice of another client, or with nothing to pay, reads as not found."""
     invoice = await invoices.lock_invoice(session, invoice_id)
-    if invoice.client_id != client_id or invoice.status is not InvoiceStatus.OPEN or invoice.balance <= 0:
-        raise NotFound("There is nothing to pay on this invoice.", field="invoice_id")
+    appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
+    if invoice.client_id != client_id or not invoices.due_from_client(invoice, appointment):
+        raise NotFound("There is nothing to pay on this invoice yet.", field="invoice_id")
     open_link = await session.scalar(
         select(Payment.checkout_url).where(
             Payment.invoice_id == invoice.id,
@@ -441,8 +443,10 @@ async def charge_saved_card(
             metadata=metadata,
             description=description,
         )
-    except GatewayUnavailable:
-        raise  # the row stays pending with its key: the retry resends it
+    except (GatewayUnavailable, IdempotencyConflict):
+        # The row stays pending with its key: the retry resends it. A conflict on the key is no refusal either: the
+        # first send under it may still be running at Stripe (or have charged), and its webhook records the answer.
+        raise
     except MissingObject as exc:
         await card_gone(session, invoice_id, payment_id, exc, card)
         raise CardNotOnFile from exc

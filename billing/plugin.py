@@ -74,6 +74,9 @@ class PaymentGatewayPlugin(InitPluginProtocol):
             await settlement.run_committed(request.app.state.alchemy)
             if then is not None:
                 await ensure_async_callable(then)(request)
+                # What ran after the response (a fee or series charge sent once its status change committed) may
+                # have settled an invoice: its follow-ups (expire other pay links, refund an overpayment) now.
+                await settlement.run_committed(request.app.state.alchemy)
 
         return after_response
 

@@ -210,7 +210,7 @@ async def issue_claim_packet(
     """The client's claim packet for the plan year: the one already issued when nothing changed, else a new one.
 
     No receipt or credit note in the plan year, or a plan year that has not started: `NotFound` with a sentence."""
-    if not 1900 <= year <= 9999:
+    if not 1900 <= year <= 9998:  # the plan year may end in the next calendar year
         raise InvalidInput("year out of range", field="year")
     await lock_counter(session, practice.id, DocumentKind.CLAIM_PACKET)
     snapshot = await packet_snapshot(session, practice, client, year, today=today or dt.datetime.now(dt.UTC).date())

@@ -159,6 +159,9 @@ async def test_the_portal_and_the_desk_download_the_packet_and_an_empty_or_futur
     future = await client.get(portal + f"/claim-packets/{this_year + 1}.pdf")
     assert future.status_code == 404
     assert "has not started yet" in future.json()["detail"]
+    last = await client.get(portal + "/claim-packets/9999.pdf")  # its plan year would end in year 10000
+    assert last.status_code == 400
+    assert last.json()["field"] == "year"
     async with session_scope(factory.alchemy) as session:
         scope_session(session, place.practice.id)
         packets = await session.scalars(select(IssuedDocument).where(IssuedDocument.kind == DocumentKind.CLAIM_PACKET))

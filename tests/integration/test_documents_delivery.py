@@ -16,12 +16,13 @@ from billing.documents.delivery import MAIL_KIND
 from billing.documents.models import DocumentRendition, IssuedDocument
 from billing.documents.render_queue import ToRender, take_committed
 from billing.models import Invoice
+from scheduler.booking.models import Appointment, AppointmentStatus
 from scheduler.clients.models import ClientSignInLink
 from scheduler.db import scope_session, session_scope
 from scheduler.format import format_money
 from scheduler.mail.models import OutboxMessage
 from scheduler.practice.services import hash_token
-from tests.integration.billing_helpers import Desk, checkout, desk_with_client, pay, visit
+from tests.integration.billing_helpers import Desk, checkout, desk_with_client, invoice, pay, visit
 from tests.integration.booking_helpers import Client
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import clinic, pdf_text, visit_charges
@@ -165,3 +166,29 @@ async def test_the_sweep_renders_what_a_stopped_process_left_unrendered_and_a_ro
     assert stored is not None
     assert "No. R-000001" in pdf_text(stored)
     assert await rendering.render_unrendered(factory.alchemy) == 0
+
+
+async def test_pay_now_is_not_offered_for_a_visit_still_to_come(client: Client, factory: Factory) -> None:
+    """An upcoming visit's invoice (the desk opened its checkout ahead) is not the client's to pay from the portal:
+    money paid ahead would be stranded by a cancellation or a missed hold. Neither listed nor payable."""
+    desk = await desk_with_client(client, factory)
+    upcoming = await visit(client, desk, past=False)
+    ahead = await checkout(client, desk, upcoming)
+    assert ahead["balance"] > 0
+
+    await _sign_in(client, factory, desk)
+    page = await client.get("/p/demo/portal/documents/", headers=HTML)
+    assert "Nothing to pay. Thank you." in page.text
+    assert f"/pay/{ahead['id']}" not in page.text
+    form = {"_csrf_token": csrf_of(page.text)}
+    refused = await client.post(f"/p/demo/portal/documents/pay/{ahead['id']}", data=form, follow_redirects=False)
+    assert refused.status_code == 404
+    assert (await invoice(client, desk, ahead["id"]))["payments"] == [], "no pay link was made"
+
+    # Once the visit has happened, it is the client's to pay.
+    async with session_scope(factory.alchemy) as session:
+        scope_session(session, desk.staff.practice.id)
+        row = await session.get_one(Appointment, uuid.UUID(upcoming))
+        row.status = AppointmentStatus.COMPLETED
+    page = await client.get("/p/demo/portal/documents/", headers=HTML)
+    assert f"/pay/{ahead['id']}" in page.text

@@ -285,7 +285,12 @@ async def test_the_desks_line_form_has_an_fsa_switch_defaulting_to_the_kind_and_
         {"kind": "addon", "description": "Aromatherapy", "amount": "10", "fsa_eligible": "no"},  # comfort, not care
         {"kind": "addon", "description": "Hot stones", "amount": "15", "fsa_eligible": ""},  # the kind's default
         {"kind": "tip", "description": "Gratuity", "amount": "10", "fsa_eligible": ""},
-        {"kind": "discount", "description": "Visit discount", "amount": "20", "applies_to": service_line(inv)["id"]},
+        {
+            "kind": "discount",
+            "description": "Visit discount",
+            "amount": "20",
+            "applies_to_line_id": service_line(inv)["id"],
+        },
     ):
         posted = await post_form(client, f"{page_path}/lines", form, csrf_from=page_path)
         assert posted.status_code == 303, posted.text

@@ -192,3 +192,34 @@ async def test_a_declined_series_charge_leaves_the_visit_open_for_the_desk(
     paid = await checkout(client, desk, appointment)
     assert (paid["status"], paid["balance"]) == ("paid", 0)
     assert [i["status"] for i in sandbox.objects("payment_intent")] == ["requires_payment_method"]
+
+
+async def test_a_resend_stripe_refuses_as_a_key_conflict_stays_pending_and_the_charge_is_recorded_once(
+    client: Client, app: Litestar, factory: Factory, sandbox: StripeSandbox, settings: Settings
+) -> None:
+    """The fee's first send charged but its answer was lost; the client's card was replaced before the sweep, so
+    the resend under the same key carries other parameters and Stripe refuses it (`idempotency_error`). That is
+    not a refusal of the charge: the fee stays pending (never "not charged, due at your next visit"), and the
+    charge Stripe made is recorded once its event arrives."""
+    desk = await desk_with_client(client, factory)
+    await save_card(client, desk)
+    sandbox.webhooks.mode = "off"
+    sandbox.faults.inject("timeout_after", times=3, method="POST", path="/v1/payment_intents")
+    appointment = await _no_show(client, desk)
+    await save_card(client, desk, "pm_card_mastercard")
+
+    config = build_alchemy_config(settings, pooled=False)
+    try:
+        assert await card_charges.send_held_charges(config) == 0
+        pending = await checkout(client, desk, appointment)
+        assert [(p["purpose"], p["status"]) for p in pending["payments"]] == [("no_show_fee", "pending")]
+        listed = await client.get(f"/api/v1/invoices/{pending['id']}/documents", headers=desk.headers)
+        assert listed.json()["items"] == [], "no fee notice saying the fee was not charged"
+        counts = await reconcile(config, app.state.payment_gateway)
+    finally:
+        await config.get_engine().dispose()
+    assert counts["applied"] >= 1
+    after = await checkout(client, desk, appointment)
+    assert [(p["purpose"], p["status"], p["amount"]) for p in after["payments"]] == [("no_show_fee", "succeeded", 4000)]
+    assert (after["balance"], after["status"]) == (0, "paid")
+    assert [(i["amount"], i["status"]) for i in sandbox.objects("payment_intent")] == [(4000, "succeeded")]
