@@ -123,7 +123,7 @@ class DocumentController(Controller):
         year = parse_year(year_pdf)
         client = await _client(db_session, client_id)
         document = await statements.issue_statement(db_session, practice, client, year)
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
 
     @get(
         "/appointments/{appointment_id:str}/superbill.pdf",
@@ -141,7 +141,7 @@ class DocumentController(Controller):
             raise NotFound("The visit has no receipt yet: a superbill follows the receipt.", field="appointment_id")
         client = await client_services.get_client(db_session, receipt.client_id)
         document = await statements.issue_superbill(db_session, practice, client, receipt.appointment_id)  # type: ignore[arg-type]
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
 
     @get(
         "/credit-notes/{credit_note_pdf:str}",

@@ -130,7 +130,7 @@ class PortalDocumentsController(Controller):
         self, db_session: DbSession, practice: PathPractice, client: PortalClient, year_pdf: FromPath[str]
     ) -> Response[bytes]:
         document = await claim_packet.issue_claim_packet(db_session, practice, client, parse_year(year_pdf))
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
 
     @get("/superbills/{appointment_pdf:str}")
     async def superbill(
@@ -156,7 +156,7 @@ class PortalDocumentsController(Controller):
                 },
             )
         # Saved as a file (the link is a download); an HTML page, above, when the superbill cannot be made yet.
-        return pdf_response(document, await services.document_pdf(db_session, document), attachment=True)
+        return pdf_response(document, await services.issued_pdf(db_session, document), attachment=True)
 
     @get("/{document_pdf:str}")
     async def download(
@@ -171,7 +171,7 @@ class PortalDocumentsController(Controller):
         self, db_session: DbSession, practice: PathPractice, client: PortalClient, year_pdf: FromPath[str]
     ) -> Response[bytes]:
         document = await statements.issue_statement(db_session, practice, client, parse_year(year_pdf))
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
 
 
 class SignedDocumentController(Controller):

@@ -362,6 +362,14 @@ async def open_document(
     return document, pdf if pdf is not None else await _render_and_store(session, document, copy=copy)
 
 
+async def issued_pdf(session: AsyncSession, document: IssuedDocument) -> bytes:
+    """The PDF of a document the request has just issued (a statement, superbill or claim packet asked for):
+    the issue is committed first, so its numbering lock (SQLite's only write lock, the counter's row lock) is not
+    held while the PDF is rendered — a claim packet's rendering takes seconds."""
+    await session.commit()
+    return await document_pdf(session, document)
+
+
 async def document_pdf(session: AsyncSession, document: IssuedDocument, *, copy: bool = False) -> bytes:
     """The document's PDF (or its reprint marked COPY): rendered the first time, stored, then always those bytes."""
     stored = await stored_pdf(session, document, copy=copy)

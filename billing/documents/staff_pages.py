@@ -112,7 +112,7 @@ class StaffDocumentsPages(Controller):
         year = parse_year(year_pdf)
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
         document = await statements.issue_statement(db_session, practice, client, year)
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
 
     @get("/clients/{client_id:str}/claim-packets/{year_pdf:str}")
     async def claim_packet(
@@ -126,4 +126,4 @@ class StaffDocumentsPages(Controller):
         year = parse_year(year_pdf)
         client = await client_services.get_client(db_session, parse_uuid(client_id, "client_id"))
         document = await claim_packet.issue_claim_packet(db_session, practice, client, year)
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))

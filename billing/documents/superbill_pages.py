@@ -79,4 +79,4 @@ class StaffSuperbillPages(Controller):
         document = await statements.issue_superbill(
             db_session, practice, client, parse_uuid(visit_id, "appointment_id")
         )
-        return pdf_response(document, await services.document_pdf(db_session, document))
+        return pdf_response(document, await services.issued_pdf(db_session, document))
