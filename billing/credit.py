@@ -69,6 +69,15 @@ async def keep_deposit_as_credit(session: AsyncSession, invoice: Invoice, deposi
     return amount
 
 
+async def client_page_note(session: AsyncSession, client: Client) -> str | None:
+    """`on_client_page`: the client's account credit, when there is any, for the desk."""
+    amount = await balance(session, client.id)
+    if amount <= 0:
+        return None
+    currency = await session.scalar(select(ClientCredit.currency).where(ClientCredit.client_id == client.id).limit(1))
+    return f"Account credit {format_money(amount, currency or 'USD')} — use it at the next checkout."
+
+
 async def lock_client(session: AsyncSession, client_id: uuid.UUID) -> None:
     """Serialise draws on one client's credit across invoices (PostgreSQL row lock; SQLite holds the write lock)."""
     await session.scalar(select(Client.id).where(Client.id == client_id).with_for_update())

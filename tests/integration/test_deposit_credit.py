@@ -136,6 +136,9 @@ async def test_a_late_cancel_keeps_the_deposit_as_credit_and_the_next_checkout_d
     page = await client.get(f"/staff/invoices/{inv['id']}", headers=HTML)
     assert page.status_code == 200, page.text
     assert "Account credit $30.00 — use it" in page.text
+    client_page = await client.get(f"/staff/clients/{ann.client_id}", headers=HTML)
+    assert client_page.status_code == 200, client_page.text
+    assert "Account credit $30.00 — use it at the next checkout." in client_page.text
 
     too_much = await pay(client, ann, inv["id"], "credit", DEPOSIT + 100)
     assert too_much.status_code == 422, too_much.text
