@@ -21,12 +21,13 @@ from billing.models import ClientCredit
 from billing.sandbox import StripeSandbox
 from billing.stripe_gateway import StripeGateway
 from scheduler.mail.models import OutboxMessage
+from scheduler.practice.demo import DEMO_DESK
 from scheduler.practice.models import Practice
 from tests.integration.billing_helpers import Desk, checkout, desk_with_client, open_deposit_link, pay, visit
 from tests.integration.booking_helpers import Client, at, booking, load_demo, weekday_ahead
 from tests.integration.conftest import Factory
 from tests.integration.documents_helpers import pdf_text
-from tests.integration.test_schedule_page import DEMO_DESK, HTML, _sign_in
+from tests.integration.test_schedule_page import HTML, _sign_in
 
 DEPOSIT = 3000
 CREDIT_SENTENCE = "Your $30.00 deposit was kept as credit for your next visit."
@@ -164,18 +165,22 @@ async def test_a_late_cancel_keeps_the_deposit_as_credit_and_the_next_checkout_d
     assert again.status_code == 422, "the credit is spent"
     assert again.json()["field"] == "amount"
 
-    after = await client.get(f"/api/v1/invoices/{inv['id']}", headers=ann.headers)
-    assert after.json()["balance"] == ann.price - DEPOSIT
-    assert [p["method"] for p in after.json()["payments"]] == ["credit"]
-    assert (await pay(client, ann, inv["id"], "cash", ann.price - DEPOSIT)).status_code == 201
-    done = await client.post(f"/api/v1/appointments/{appointment}/complete", headers=ann.headers)
-    assert done.status_code == 200, done.text
-    receipt = await client.get(f"/api/v1/invoices/{inv['id']}/receipt.pdf", headers=ann.headers)
-    assert receipt.status_code == 200, receipt.text
-    text = pdf_text(receipt.content)
+    text = await pays_the_rest_and_reads_the_receipt(client, ann, inv["id"], appointment)
     assert "Account credit" in text
     assert "$30.00" in text
     assert stripe_refunds(sandbox) == [], "credit never becomes a refund at Stripe"
+
+
+async def pays_the_rest_and_reads_the_receipt(client: Client, ann: Desk, invoice_id: str, appointment: str) -> str:
+    after = await client.get(f"/api/v1/invoices/{invoice_id}", headers=ann.headers)
+    assert after.json()["balance"] == ann.price - DEPOSIT, "the credit took $30 off the balance"
+    assert [p["method"] for p in after.json()["payments"]] == ["credit"]
+    assert (await pay(client, ann, invoice_id, "cash", ann.price - DEPOSIT)).status_code == 201
+    done = await client.post(f"/api/v1/appointments/{appointment}/complete", headers=ann.headers)
+    assert done.status_code == 200, done.text
+    receipt = await client.get(f"/api/v1/invoices/{invoice_id}/receipt.pdf", headers=ann.headers)
+    assert receipt.status_code == 200, receipt.text
+    return pdf_text(receipt.content)
 
 
 async def test_an_in_time_cancel_under_the_credit_policy_still_refunds_the_deposit(
