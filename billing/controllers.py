@@ -271,6 +271,7 @@ def _policy_out(row: Any) -> PolicyIO:
         late_cancel_fee=row.late_cancel_fee,
         no_show_fee=row.no_show_fee,
         hold_minutes=row.hold_minutes,
+        kept_deposit=row.kept_deposit.value,
     )
 
 
@@ -303,6 +304,7 @@ class BillingSetupController(Controller):
                 late_cancel_fee=data.late_cancel_fee,
                 no_show_fee=data.no_show_fee,
                 hold_minutes=data.hold_minutes,
+                kept_deposit=data.kept_deposit,
             ),
         )
         return _policy_out(row)

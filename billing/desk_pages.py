@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, parking, payments, visits
+from billing import credit, invoices, parking, payments, visits
 from billing.documents import services as documents
 from billing.documents.snapshot import TITLES
 from billing.gateway import PaymentError
@@ -42,6 +42,7 @@ METHOD_LABELS = {
     "external_card": "Card terminal",
     "package": "Package session",
     "online_deposit": "Online deposit",
+    "credit": "Account credit",
 }
 MISSED = frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED})
 KIND_LABELS = {"addon": "Add-on", "retail": "Retail", "tip": "Tip", "discount": "Discount", "fee": "Fee"}
@@ -101,6 +102,7 @@ async def checkout_page(
     appointment = await session.get(Appointment, invoice.appointment_id) if invoice.appointment_id else None
     client = await session.get_one(Client, invoice.client_id)
     card = await payments.customer_for(session, client.id)
+    account_credit = await credit.balance(session, client.id)
     context: dict[str, Any] = {
         "practice": practice,
         "user": staff,
@@ -145,7 +147,13 @@ async def checkout_page(
         "saved_card": f"{(card.card_brand or 'card').title()} •••• {card.card_last4}"
         if card and card.card_last4
         else None,
-        "methods": {k: v for k, v in METHOD_LABELS.items() if k != "online_deposit"},
+        "account_credit": money(account_credit) if account_credit > 0 else None,
+        "credit_input": str(to_decimal(min(account_credit, invoice.balance), invoice.currency))
+        if account_credit > 0 and invoice.balance > 0
+        else "",
+        "methods": {
+            k: v for k, v in METHOD_LABELS.items() if k != "online_deposit" and (k != "credit" or account_credit > 0)
+        },
         "kinds": KIND_LABELS,
         "kind_defaults": _kind_defaults(),
         "visit_url": f"/staff/appointments/{invoice.appointment_id}" if invoice.appointment_id else None,

@@ -83,6 +83,7 @@ class PaymentMethod(enum.StrEnum):
     EXTERNAL_CARD = "external_card"
     PACKAGE = "package"
     ONLINE_DEPOSIT = "online_deposit"
+    CREDIT = "credit"  # the client's account credit (a deposit kept for a late cancel), drawn at the desk
 
 
 class PaymentStatus(enum.StrEnum):
@@ -102,6 +103,13 @@ class DepositKind(enum.StrEnum):
     FIXED = "fixed"
     PERCENT = "percent"
     FULL = "full"
+
+
+class KeptDeposit(enum.StrEnum):
+    """What a deposit kept for a late cancellation or a no-show becomes."""
+
+    FEE = "fee"  # kept up to the late-cancel / no-show fee, the rest refunded (the default)
+    CREDIT = "credit"  # kept whole as the client's account credit, drawn at a later checkout; no fee is charged
 
 
 class Invoice(TenantScoped, Base):
@@ -273,6 +281,24 @@ class PaymentPolicy(TenantScoped, Base):
     late_cancel_fee: Mapped[int] = mapped_column(Integer, default=0)
     no_show_fee: Mapped[int] = mapped_column(Integer, default=0)
     hold_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    kept_deposit: Mapped[KeptDeposit] = mapped_column(
+        _enum(KeptDeposit), default=KeptDeposit.FEE, server_default=KeptDeposit.FEE.value
+    )
+
+
+class ClientCredit(TenantScoped, Base):
+    """One entry of a client's account credit: + a deposit kept as credit (`deposit_credit:<payment id>`, naming
+    the deposit), - credit drawn at a checkout (`credit_use:<payment id>`, naming the credit tender). The balance is
+    the sum. The key is unique, so a retried cancellation or tender never writes its entry twice."""
+
+    __tablename__ = "client_credit"
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payment.id", ondelete="RESTRICT"))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
 
 
 class StripeCustomer(TenantScoped, Base):

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import invoices, packages, saved_cards, settlement
+from billing import credit, invoices, packages, saved_cards, settlement
 from billing.gateway import (
     AuthenticationRequired,
     CardDeclined,
@@ -61,7 +61,7 @@ from scheduler.errors import InvalidInput, InvalidTransition, NotFound, RuleViol
 from scheduler.mail import services as mail
 from scheduler.practice.models import Practice
 
-DESK_METHODS = ("card_on_file", "pay_link", "cash", "check", "external_card", "package")
+DESK_METHODS = ("card_on_file", "pay_link", "cash", "check", "external_card", "package", "credit")
 OFFLINE_METHODS = {PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.EXTERNAL_CARD}
 CARD_METHODS = {PaymentMethod.CARD_ON_FILE, PaymentMethod.PAY_LINK, PaymentMethod.ONLINE_DEPOSIT}
 
@@ -317,6 +317,8 @@ async def take_tender(
             field="amount",
             balance=invoice.balance,
         )
+    if method is PaymentMethod.CREDIT:
+        await credit.check_draw(session, invoice, tender.amount)
     payment = Payment(
         invoice_id=invoice.id,
         method=method,
@@ -328,7 +330,10 @@ async def take_tender(
     )
     session.add(payment)
     await session.flush()
-    if method in OFFLINE_METHODS:
+    if method in OFFLINE_METHODS or method is PaymentMethod.CREDIT:
+        if method is PaymentMethod.CREDIT:
+            # Drawn under the invoice's lock (and the client's): never above the balance nor the client's credit.
+            credit.record_draw(session, invoice, payment)
         payment.status = PaymentStatus.SUCCEEDED
         await invoices.recompute(session, invoice)
         return TenderOut(payment)
@@ -607,6 +612,11 @@ async def refund_payment(session: AsyncSession, payment_id: uuid.UUID, data: Ref
     )
     if payment.method in OFFLINE_METHODS:
         refund.status = RefundStatus.SUCCEEDED  # the desk hands the money back
+        await invoices.recompute(session, invoice)
+        return refund
+    if payment.method is PaymentMethod.CREDIT:
+        refund.status = RefundStatus.SUCCEEDED  # goes back to the client's account credit
+        credit.record_return(session, invoice, refund)
         await invoices.recompute(session, invoice)
         return refund
     await invoices.recompute(session, invoice)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.models import DepositKind, PaymentPolicy
+from billing.models import DepositKind, KeptDeposit, PaymentPolicy
 from scheduler.errors import InvalidInput
 
 MAX_HOLD_MINUTES = 24 * 60
@@ -24,6 +24,7 @@ async def get_policy(session: AsyncSession) -> PaymentPolicy:
         late_cancel_fee=0,
         no_show_fee=0,
         hold_minutes=15,
+        kept_deposit=KeptDeposit.FEE,
     )
 
 
@@ -36,6 +37,7 @@ class PolicyChange:
     late_cancel_fee: int
     no_show_fee: int
     hold_minutes: int
+    kept_deposit: str = KeptDeposit.FEE.value
 
 
 async def set_policy(session: AsyncSession, change: PolicyChange) -> PaymentPolicy:
@@ -43,6 +45,13 @@ async def set_policy(session: AsyncSession, change: PolicyChange) -> PaymentPoli
         kind = DepositKind(change.deposit_kind)
     except ValueError:
         raise InvalidInput("Deposit is none, fixed, percent or full.", field="deposit_kind") from None
+    try:
+        kept = KeptDeposit(change.kept_deposit)
+    except ValueError:
+        raise InvalidInput(
+            "A deposit kept for a late cancel or a no-show is kept as the fee or as account credit (fee, credit).",
+            field="kept_deposit",
+        ) from None
     for name in ("deposit_fixed", "late_cancel_fee", "no_show_fee"):
         if getattr(change, name) < 0:
             raise InvalidInput("Amounts cannot be negative.", field=name)
@@ -61,5 +70,6 @@ async def set_policy(session: AsyncSession, change: PolicyChange) -> PaymentPoli
     policy.late_cancel_fee = change.late_cancel_fee
     policy.no_show_fee = change.no_show_fee
     policy.hold_minutes = change.hold_minutes
+    policy.kept_deposit = kept
     await session.flush()
     return policy

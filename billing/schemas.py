@@ -92,6 +92,7 @@ class PolicyIO(msgspec.Struct, forbid_unknown_fields=True):
     late_cancel_fee: int = 0
     no_show_fee: int = 0
     hold_minutes: int = 15
+    kept_deposit: str = "fee"  # fee | credit: what a late cancel's or a no-show's deposit becomes
 
 
 class PackageCreateIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -15,7 +15,9 @@ free; otherwise it is refunded in full under the key `deposit_refund:<payment id
 resolved by one rule, `resolve_deposit_on_cancel`: the deposit guarantees the visit's fee. Cancelled in time (or
 with no fee in the policy) it is refunded in full; cancelled late (`cancelled_late`) or missed, it is kept up to
 the late-cancel or no-show fee (a fee line; the client gets a fee notice), the rest of a larger fee is charged to
-the saved card, and any excess is refunded. The visit's invoice is then closed
+the saved card, and any excess is refunded — or, when the policy keeps such deposits as credit
+(`kept_deposit = credit`), it is kept whole as the client's account credit (`billing.credit`), no fee is charged,
+and the invoice ends void. The visit's invoice is then closed
 (`invoices.close_for_cancelled_visit`): `void` when nothing is owed, paid when a fee was kept, never open with a
 balance for care that did not happen. Those refunds are written in the cancelling transaction (key
 `deposit_refund:<payment id>`, pending) and sent after it commits (`send_held_refunds`, run after the response),
@@ -39,7 +41,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from billing import card_charges, invoices, payments, plans, saved_cards
+from billing import card_charges, credit, invoices, payments, plans, saved_cards
 from billing.documents import fee_notices
 from billing.documents.links import DEPOSIT_CHECKOUT, LinkExpired, LinkInvalid, make_token, read_token
 from billing.gateway import GatewayUnavailable
@@ -48,6 +50,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    KeptDeposit,
     LineKind,
     Payment,
     PaymentMethod,
@@ -241,7 +244,7 @@ DEPOSIT_REFUND = "deposit_refund:"
 REFUNDS_DUE_KEY = "deposit_refunds_due"
 
 
-async def resolve_deposit_on_cancel(
+async def resolve_deposit_on_cancel(  # noqa: PLR0912  (one rule, read top to bottom: see the module docstring)
     session: AsyncSession, appointment: Appointment, old: AppointmentStatus
 ) -> str | None:
     """Resolve the money of a visit that did not happen, by the policy (see the module docstring), and close its
@@ -273,6 +276,8 @@ async def resolve_deposit_on_cancel(
             await _fee_notice(session, appointment)
         return None
     held = sum(p.refundable for p in deposits)
+    if rule is not None and held > 0 and policy.kept_deposit is KeptDeposit.CREDIT:
+        return await _keep_as_credit(session, invoice, deposits, held)
     kept = min(fee, held)
     if rule is not None and fee > 0:
         await charge_fee(session, appointment, fee, kind=rule[1], label=rule[2], covered=kept)
@@ -310,12 +315,28 @@ async def resolve_deposit_on_cancel(
     )
 
 
+async def _keep_as_credit(session: AsyncSession, invoice: Invoice, deposits: list[Payment], held: int) -> str:
+    """The policy keeps a late cancel's (or a no-show's) deposit as the client's account credit, whole, and charges
+    no fee: the deposit is moved to credit (`billing.credit`), the invoice ends void with nothing paid for care
+    (no receipt), and the client is told the credit waits for their next visit."""
+    for deposit in deposits:
+        await credit.keep_deposit_as_credit(session, invoice, deposit)
+    await invoices.close_for_cancelled_visit(session, invoice)
+    return deposit_sentence(
+        held=format_money(held, invoice.currency), kept="", fee="", returned="", fee_name="", card="", credit=True
+    )
+
+
 def _to_card(card: str) -> str:
     return f"your card ending {card}" if card else "the card you paid with"
 
 
-def deposit_sentence(*, held: str, kept: str, fee: str, returned: str, fee_name: str, card: str) -> str:
+def deposit_sentence(
+    *, held: str, kept: str, fee: str, returned: str, fee_name: str, card: str, credit: bool = False
+) -> str:
     """What the client is told happened to their deposit (pure: amounts already formatted)."""
+    if credit:
+        return f"Your {held} deposit was kept as credit for your next visit."
     back = f"will be refunded to {_to_card(card)} within 5–10 business days"  # noqa: RUF001
     if not kept:
         return f"Your {held} deposit {back}."

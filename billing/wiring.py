@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request
 
-from billing import card_charges, card_setup, visits
+from billing import card_charges, card_setup, credit, visits
 from billing.card_pages import CardSetupPages
 from billing.controllers import (
     BillingSetupController,
@@ -56,6 +56,7 @@ def install(settings: Settings, gateway: PaymentGateway | None = None) -> list[A
     # After the deposit's: a deposit's checkout saves the card already, so a card setup is only for no deposit.
     hooks.register_online_booking(card_setup.card_setup_hold)
     hooks.register_booking_page(card_setup.booking_note)
+    hooks.register_client_page(credit.client_page_note)
     set_link_secret(settings.secret_key)
     set_base_url(settings.base_url)
     if gateway is not None:

@@ -142,7 +142,9 @@ def document_lines(lines: Sequence[InvoiceLine], service_date: dt.date, currency
 
 def tender(payment: Payment, paid_on: dt.date | None = None, detail: str = "") -> Tender:
     brand = payment.card_brand if payment.card_last4 else None
-    method = "package session" if payment.method is PaymentMethod.PACKAGE else payment.method.value
+    method = {PaymentMethod.PACKAGE: "package session", PaymentMethod.CREDIT: "account credit"}.get(
+        payment.method, payment.method.value
+    )
     last4 = payment.card_last4 if payment.card_last4 and payment.card_last4.isdigit() else None
     return Tender(
         method=method,

@@ -16,6 +16,8 @@ transaction as the change, so a callback that fails rolls the change back with i
   that arrives after the hold was released goes through `services.reinstate_released_hold`.
 - `on_booking_page`: what the client should know about money before pressing "Book" (a card will be saved,
   nothing charged now): each callback answers one sentence or None, and the booking page prints them.
+- `on_client_page`: what the desk should know about a client's money on the client's page (account credit to
+  use at the next checkout): each callback answers one sentence or None.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from scheduler.booking.models import Appointment, AppointmentStatus
+    from scheduler.clients.models import Client
     from scheduler.practice.models import Practice
 
 
@@ -50,7 +53,9 @@ BookingPageHook = Callable[["AsyncSession", "Practice"], Awaitable[str | None]]
 
 on_status_change: list[StatusChangeHook] = []
 on_online_booking: list[OnlineBookingHook] = []
+ClientPageHook = Callable[["AsyncSession", "Client"], Awaitable[str | None]]
 on_booking_page: list[BookingPageHook] = []
+on_client_page: list[ClientPageHook] = []
 
 
 def register_status_change(hook: StatusChangeHook) -> None:
@@ -67,6 +72,17 @@ def register_online_booking(hook: OnlineBookingHook) -> None:
 def register_booking_page(hook: BookingPageHook) -> None:
     if hook not in on_booking_page:
         on_booking_page.append(hook)
+
+
+def register_client_page(hook: ClientPageHook) -> None:
+    if hook not in on_client_page:
+        on_client_page.append(hook)
+
+
+async def client_page_notes(session: AsyncSession, client: Client) -> list[str]:
+    """The sentences the desk's client page shows about the client's money, in the order registered."""
+    notes = [await hook(session, client) for hook in list(on_client_page)]
+    return [note for note in notes if note]
 
 
 async def booking_page_notes(session: AsyncSession, practice: Practice) -> list[str]:

@@ -20,7 +20,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.auth import page_staff
-from scheduler.booking import client_visits, services
+from scheduler.booking import client_visits, hooks, services
 from scheduler.booking.day_sheet import Visit
 from scheduler.clients import services as client_services
 from scheduler.clients.models import Client
@@ -162,6 +162,7 @@ class ClientPagesController(Controller):
                 "own_only": staff.role is Role.THERAPIST,
                 "birth_date_value": client.date_of_birth.isoformat() if client.date_of_birth else "",
                 "saved": saved,
+                "money_notes": await hooks.client_page_notes(db_session, client),
             },
         )
 

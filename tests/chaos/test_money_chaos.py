@@ -228,7 +228,7 @@ class MoneyChaos(RuleBasedStateMachine):
         self.world.begin_step(f"end_past_visit({visit.label}, {action})")
         self.world.act(visit, action)
 
-    @rule(deposit=st.sampled_from(["percent", "fixed", "full", "none"]))
+    @rule(deposit=st.sampled_from(["percent", "fixed", "full", "none", "credit"]))
     def set_deposit_policy(self, deposit: str) -> None:
         self.world.begin_step(f"set_deposit_policy({deposit!r})")
         self.world.set_policy(deposit)

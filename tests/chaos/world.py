@@ -318,6 +318,8 @@ class MoneyWorld:
             body |= {"deposit_kind": "fixed", "deposit_fixed": 5000}
         elif deposit in ("full", "none"):
             body |= {"deposit_kind": deposit}
+        elif deposit == "credit":  # a late cancel's or no-show's deposit is kept as the client's account credit
+            body |= {"kept_deposit": "credit"}
         self.http("PUT", "/api/v1/billing/policy", json=body, headers=self.owner.headers)
 
     def new_desk_client(self) -> ClientRef:
@@ -749,8 +751,10 @@ class MoneyWorld:
                 continue
             net[invoice_id] += int(payment["amount"])
             for refund in ledger.refunds_of(payment["id"]):
-                detail[invoice_id].append(f"  refund {refund['amount']} {refund['status']}")
-                if refund["status"] == "succeeded":
+                detail[invoice_id].append(f"  refund {refund['amount']} {refund['status']} {refund['idempotency_key']}")
+                # A deposit kept as account credit (`deposit_credit:<payment id>`) leaves the invoice but not the
+                # practice: no money went back at Stripe, so it is still card money this invoice's charge brought.
+                if refund["status"] == "succeeded" and not str(refund["idempotency_key"]).startswith("deposit_credit:"):
                     net[invoice_id] -= int(refund["amount"])
         return {invoice_id: (net[invoice_id], detail[invoice_id]) for invoice_id in detail}
 
