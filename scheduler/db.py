@@ -221,6 +221,17 @@ class CarebookAlchemyConfig(SQLAlchemyAsyncConfig):
 
     _write_engine: AsyncEngine | None = None
 
+    def _ensure_unique(self, registry_name: str, key: str, new_key: str | None = None, _iter: int = 0) -> str:
+        """advanced-alchemy's unique app-state key (`key`, `key_1`, `key_2`, ...) found with a loop: its own
+        recursion goes one level deeper for every config the process has made, and a test run makes more than
+        Python's recursion limit (each test's app has one)."""
+        registry: set[str] = getattr(self.__class__, registry_name, set())
+        candidate = new_key if new_key is not None else key
+        while candidate in registry:
+            _iter += 1
+            candidate = f"{key}_{_iter}"
+        return candidate
+
     def provide_session(self, state: State, scope: Scope) -> AsyncSession:
         session = super().provide_session(state, scope)
         note_unit_of_work()
