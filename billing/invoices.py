@@ -336,16 +336,19 @@ CARE_KINDS = (LineKind.SERVICE, LineKind.ADDON)
 CANCELLED_PREFIX = "Cancelled: "
 
 
-async def close_for_cancelled_visit(session: AsyncSession, invoice: Invoice) -> Invoice:
+async def close_for_cancelled_visit(session: AsyncSession, invoice: Invoice, *, keep: int = 0) -> Invoice:
     """Settle the books of a visit that did not happen (cancelled, released, a no-show), under the invoice's lock:
     its care lines (service, add-ons) get credit lines "Cancelled: …" for what the invoice still charges beyond
     its fees (a refund the desk already credited against the visit is not credited twice), so the total is what
     is still owed for it — its fees. With no fee the invoice ends `void` (nothing owed; any money taken is
-    refunded, which its payments' refunds show); with a fee it is paid once the fee is. Idempotent."""
+    refunded, which its payments' refunds show); with a fee it is paid once the fee is. Idempotent.
+
+    `keep`: money the client paid ahead for the care at the desk, which the desk decides about (refund it, or keep
+    it): that much of the care stays charged, so the invoice is neither overpaid nor owing more than its fees."""
     lines = await lines_of(session, invoice)
     credited = {line.credits_line_id for line in lines if line.description.startswith(CANCELLED_PREFIX)}
     owed = sum(line.total for line in lines if line.kind is LineKind.FEE)
-    excess = sum(line.total for line in lines) - owed
+    excess = sum(line.total for line in lines) - owed - keep
     for line in lines:
         if excess <= 0:
             break
@@ -365,7 +368,7 @@ async def close_for_cancelled_visit(session: AsyncSession, invoice: Invoice) -> 
                 credits_line_id=line.id,
             )
         )
-    if owed <= 0:
+    if owed <= 0 and keep <= 0:
         invoice.status = InvoiceStatus.VOID
     await recompute(session, invoice)
     if invoice.status is not InvoiceStatus.VOID and invoice.total <= 0 and invoice.paid <= 0:

@@ -270,9 +270,13 @@ async def resolve_deposit_on_cancel(  # noqa: PLR0912  (one rule, read top to bo
     deposits = [p for p in paid if p.purpose == "deposit"]
     if any(p.purpose not in {"deposit", *FEE_PURPOSES} for p in paid):
         # Paid for at the desk before it was cancelled: the desk decides (refund, or keep it as credit).
+        # The care stays charged only as far as that money pays it: the invoice then owes its fee, nothing more.
         log.info("cancelled visit paid ahead: left to the desk", extra={"invoice_id": str(invoice.id)})
         if rule is not None and fee > 0:
             await charge_fee(session, appointment, fee, kind=rule[1], label=rule[2])
+        paid_ahead = sum(p.refundable for p in paid if p.purpose not in FEE_PURPOSES)
+        await invoices.close_for_cancelled_visit(session, invoice, keep=paid_ahead)
+        if rule is not None and fee > 0:
             await _fee_notice(session, appointment)
         return None
     held = sum(p.refundable for p in deposits)
